@@ -1,0 +1,267 @@
+/**
+ * A session to a CouchDB server: the configured HTTP client, authentication, and the server-level operations.
+ *
+ * @example
+ * ```ts
+ * import { CouchAuth, CouchSession } from "@effect-couch/client"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Layer, Redacted } from "effect"
+ *
+ * const Couch = CouchSession.layer({
+ *   url: "http://127.0.0.1:5984",
+ *   auth: CouchAuth.cookie("admin", Redacted.make("secret"))
+ * }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ *
+ * const program = Effect.gen(function*() {
+ *   const couch = yield* CouchSession.CouchSession
+ *   const db = yield* couch.create("inventory", { existsOk: true })
+ *   return yield* db.info
+ * }).pipe(Effect.provide(Couch))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as CouchAuth from "./CouchAuth.js"
+import type * as CouchError from "./CouchError.js"
+import type * as Database from "./Database.js"
+import * as internal from "./internal/session.js"
+
+/**
+ * How to reach and authenticate to a server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * The server's URL, e.g. `http://127.0.0.1:5984` (a path prefix behind a proxy is kept). Credentials written in
+   * it (`http://user:pass@host`) are taken out and used as basic auth unless `auth` is given.
+   */
+  readonly url: string
+  /** How to authenticate; anonymous when absent. */
+  readonly auth?: CouchAuth.CouchAuth | undefined
+  /** The default time a request may take before it fails with a `TransportError` (reason `timeout`). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Anything else to do to the configured client (retries, tracing, headers); applied last. */
+  readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+}
+
+/**
+ * What `GET /` says of the server. `couchdb` is `"Welcome"` on Apache CouchDB; other compatible servers may omit
+ * it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ServerInfo = Schema.Struct({
+  couchdb: Schema.optional(Schema.String),
+  version: Schema.String,
+  gitSha: Schema.optional(Schema.String).pipe(Schema.fromKey("git_sha")),
+  uuid: Schema.optional(Schema.String),
+  features: Schema.optional(Schema.Array(Schema.String)),
+  vendor: Schema.optional(Schema.Struct({ name: Schema.String, version: Schema.optional(Schema.String) }))
+}).annotations({ identifier: "ServerInfo" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerInfo extends Schema.Schema.Type<typeof ServerInfo> {}
+
+/**
+ * Who the server takes the session to be (`GET /_session`): `name` is `null` for the anonymous user.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SessionInfo = Schema.Struct({
+  userCtx: Schema.Struct({
+    name: Schema.NullOr(Schema.String),
+    roles: Schema.Array(Schema.String)
+  }),
+  info: Schema.optional(Schema.Struct({
+    authenticated: Schema.optional(Schema.String),
+    authenticationDb: Schema.optional(Schema.String).pipe(Schema.fromKey("authentication_db")),
+    authenticationHandlers: Schema.optional(Schema.Array(Schema.String)).pipe(
+      Schema.fromKey("authentication_handlers")
+    )
+  }))
+}).annotations({ identifier: "SessionInfo" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionInfo extends Schema.Schema.Type<typeof SessionInfo> {}
+
+/**
+ * Options of `keys` (`GET /_all_dbs`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeysOptions {
+  /** The first name to list (inclusive). */
+  readonly startkey?: string | undefined
+  /** The last name to list (inclusive). */
+  readonly endkey?: string | undefined
+  /** At most this many names. */
+  readonly limit?: number | undefined
+  /** Skip this many names first. */
+  readonly skip?: number | undefined
+  /** List in reverse order (then `startkey` is the highest name). */
+  readonly descending?: boolean | undefined
+}
+
+/**
+ * Options of `create` (`PUT /{db}`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CreateOptions {
+  /** Succeed with the existing database instead of failing with `PreconditionFailedError`. */
+  readonly existsOk?: boolean | undefined
+  /** Create a partitioned database. */
+  readonly partitioned?: boolean | undefined
+  /** The number of shards (CouchDB clusters). */
+  readonly q?: number | undefined
+  /** The number of replicas of each shard (CouchDB clusters). */
+  readonly n?: number | undefined
+}
+
+/**
+ * The session's operations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The server's URL, without credentials. */
+  readonly url: string
+  /**
+   * The configured client: base URL, authentication and JSON `Accept` applied, paths relative to the server
+   * (`client.get("/_up")`). For endpoints the library does not cover.
+   */
+  readonly client: HttpClient.HttpClient
+  /** `GET /`: the server's welcome, with its version. */
+  readonly info: Effect.Effect<ServerInfo, CouchError.RequestError>
+  /** `GET /_session`: who the server takes this session to be. */
+  readonly session: Effect.Effect<SessionInfo, CouchError.RequestError>
+  /**
+   * Fails with `UnauthorizedError` when the credentials are not accepted. CouchDB runs a request with an
+   * expired or invalid cookie as anonymous, so an anonymous answer for a session that has credentials fails too.
+   */
+  readonly checkCredentials: Effect.Effect<void, CouchError.RequestError>
+  /** `GET /_all_dbs`: the names of the databases (a server admin's call on CouchDB 3). */
+  readonly keys: (
+    options?: KeysOptions
+  ) => Effect.Effect<ReadonlyArray<string>, CouchError.RequestError | CouchError.BadRequestError | CouchError.ForbiddenError>
+  /** `PUT /{db}`: creates a database. */
+  readonly create: (
+    name: string,
+    options?: CreateOptions
+  ) => Effect.Effect<
+    Database.Database,
+    | CouchError.RequestError
+    | CouchError.InvalidArgumentError
+    | CouchError.PreconditionFailedError
+    | CouchError.BadRequestError
+    | CouchError.ForbiddenError
+  >
+  /** `HEAD /{db}`: the database, after checking that it exists. */
+  readonly database: (
+    name: string
+  ) => Effect.Effect<
+    Database.Database,
+    CouchError.RequestError | CouchError.InvalidArgumentError | CouchError.NotFoundError | CouchError.ForbiddenError
+  >
+  /** The database of that name, without asking the server whether it exists (nano's `use`). */
+  readonly use: (name: string) => Effect.Effect<Database.Database, CouchError.InvalidArgumentError>
+  /**
+   * Ends the session now: a cookie session logs out (`DELETE /_session`) and stops sending its cookie.
+   * Idempotent; the session's scope calls it when it closes.
+   */
+  readonly close: Effect.Effect<void>
+}
+
+/**
+ * The session service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class CouchSession extends Context.Tag("@effect-couch/client/CouchSession")<CouchSession, Service>() {}
+
+/**
+ * Builds a session inside a scope: a cookie session logs in now and logs out when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  options: Options
+) => Effect.Effect<
+  Service,
+  CouchError.RequestError | CouchError.InvalidArgumentError,
+  HttpClient.HttpClient | Scope.Scope
+> = internal.make
+
+/**
+ * A layer of a session. The application provides the `HttpClient` (`NodeHttpClient.layerUndici`,
+ * `FetchHttpClient.layer`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<CouchSession, CouchError.RequestError | CouchError.InvalidArgumentError, HttpClient.HttpClient> =>
+  Layer.scoped(CouchSession, make(options))
+
+/**
+ * Session options from the environment: `COUCHDB_URL`, with `COUCHDB_USER` and `COUCHDB_PASSWORD` (a redacted
+ * value) used as basic auth, or as a cookie login when `COUCHDB_AUTH` is `cookie`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  url: Config.string("COUCHDB_URL"),
+  username: Config.option(Config.string("COUCHDB_USER")),
+  password: Config.option(Config.redacted("COUCHDB_PASSWORD")),
+  method: Config.literal("basic", "cookie")("COUCHDB_AUTH").pipe(Config.withDefault("basic" as const))
+}).pipe(
+  Config.map(({ method, password, url, username }): Options => {
+    if (Option.isNone(username)) return { url }
+    const secret = Option.getOrElse(password, () => "")
+    const auth = method === "cookie" ?
+      CouchAuth.cookie(username.value, secret) :
+      CouchAuth.basic(username.value, secret)
+    return { url, auth }
+  })
+)
+
+/**
+ * A layer of a session configured by a `Config`, by default {@link config} (the `COUCHDB_*` environment).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<
+  CouchSession,
+  CouchError.RequestError | CouchError.InvalidArgumentError | ConfigError.ConfigError,
+  HttpClient.HttpClient
+> => Layer.scoped(CouchSession, Effect.flatMap(options, make))

@@ -1,0 +1,84 @@
+import * as Effect from "effect/Effect"
+import { InvalidArgumentError } from "../CouchError.js"
+
+/** CouchDB's rule for database names (docs.couchdb.org, `PUT /{db}`). */
+const databaseNamePattern = /^[a-z][a-z0-9_$()+/-]*$/
+
+/** The system databases whose names break the rule. */
+const systemDatabases: ReadonlySet<string> = new Set(["_users", "_replicator", "_global_changes"])
+
+/** The longest database name CouchDB accepts. */
+export const maxDatabaseNameLength = 238
+
+/** Why a database name is invalid, or `undefined` when it is valid. */
+export const databaseNameProblem = (name: string): string | undefined => {
+  if (systemDatabases.has(name)) return undefined
+  if (name.length === 0) return "a database name cannot be empty"
+  if (name.length > maxDatabaseNameLength) {
+    return `a database name has at most ${maxDatabaseNameLength} characters, this one has ${name.length}`
+  }
+  if (!databaseNamePattern.test(name)) {
+    return `${
+      JSON.stringify(name)
+    } must begin with a lowercase letter (a-z) and hold only lowercase letters, digits and _ $ ( ) + - /`
+  }
+  return undefined
+}
+
+/** Checks a database name and gives its encoded path segment. */
+export const databasePath = (name: string): Effect.Effect<string, InvalidArgumentError> => {
+  const problem = databaseNameProblem(name)
+  return problem === undefined ?
+    Effect.succeed(encodeSegment(name)) :
+    Effect.fail(new InvalidArgumentError({ argument: "database name", description: problem }))
+}
+
+/**
+ * Encodes one path segment exactly: `encodeURIComponent` (which also turns `+` into `%2B`, so servers that read
+ * `+` as a space see a plus).
+ */
+export const encodeSegment = (segment: string): string => encodeURIComponent(segment)
+
+const designPrefix = "_design/"
+const localPrefix = "_local/"
+
+/**
+ * Why a document id cannot be addressed by a URL path, or `undefined` when it can.
+ *
+ * `.` and `..` would be removed by URL normalisation (WHATWG URLs treat `%2e` as a dot too), and an id starting
+ * with `_` that is not a design or local document would name an endpoint (`_all_docs`, `_security`, ...).
+ */
+export const documentIdProblem = (id: string): string | undefined => {
+  if (id.length === 0) return "a document id cannot be empty"
+  const name = id.startsWith(designPrefix) ?
+    id.slice(designPrefix.length) :
+    id.startsWith(localPrefix) ?
+    id.slice(localPrefix.length) :
+    id.startsWith("_") ?
+    undefined :
+    id
+  if (name === undefined) {
+    return `${JSON.stringify(id)}: only design (_design/) and local (_local/) document ids may start with _`
+  }
+  if (name.length === 0) return `${JSON.stringify(id)} has an empty name after its prefix`
+  if (name === "." || name === "..") {
+    return `${JSON.stringify(id)} cannot be addressed in a URL path: URL normalisation would remove the dots`
+  }
+  return undefined
+}
+
+/** Checks a document id and gives its path: one encoded segment, the `_design/` or `_local/` prefix kept. */
+export const documentPath = (id: string): Effect.Effect<string, InvalidArgumentError> => {
+  const problem = documentIdProblem(id)
+  return problem === undefined ?
+    Effect.succeed(encodeDocumentId(id)) :
+    Effect.fail(new InvalidArgumentError({ argument: "document id", description: problem }))
+}
+
+/** Encodes a valid document id as a path: the `_design/` or `_local/` prefix keeps its slash. */
+export const encodeDocumentId = (id: string): string =>
+  id.startsWith(designPrefix) ?
+    designPrefix + encodeSegment(id.slice(designPrefix.length)) :
+    id.startsWith(localPrefix) ?
+    localPrefix + encodeSegment(id.slice(localPrefix.length)) :
+    encodeSegment(id)

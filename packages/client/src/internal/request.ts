@@ -1,0 +1,232 @@
+/**
+ * The one place that sends a request to CouchDB, maps its status to the operation's typed errors and decodes its
+ * body.
+ */
+import * as HttpBody from "@effect/platform/HttpBody"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as HttpMethod from "@effect/platform/HttpMethod"
+import type * as UrlParams from "@effect/platform/UrlParams"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as CouchError from "../CouchError.js"
+
+/** What the operations of a session need to talk to the server. */
+export interface Transport {
+  /** The configured client: base URL, authentication and JSON `Accept` already applied. */
+  readonly client: HttpClient.HttpClient
+  /** The server's URL without credentials, without a trailing slash: for error messages. */
+  readonly baseUrl: string
+  /** The session's default per-request timeout. */
+  readonly timeout: Duration.DurationInput | undefined
+}
+
+/** One request: the method, the path (already encoded, starting with `/`), and what goes with it. */
+export interface Request {
+  readonly method: HttpMethod.HttpMethod
+  readonly path: string
+  readonly params?: UrlParams.Input | undefined
+  readonly headers?: Record<string, string> | undefined
+  readonly body?: HttpBody.HttpBody | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** The instance type of a list of status error classes. */
+export type ErrorsOf<Errors extends ReadonlyArray<CouchError.StatusErrorClass>> = InstanceType<Errors[number]>
+
+/** Builds the platform request for a {@link Request}. */
+export const toHttpRequest = (request: Request): HttpClientRequest.HttpClientRequest =>
+  HttpClientRequest.make(request.method)(request.path, {
+    urlParams: request.params,
+    headers: request.headers,
+    body: request.body
+  })
+
+const fullUrl = (transport: Transport, request: Request): string => {
+  if (request.params === undefined) return transport.baseUrl + request.path
+  const query = new URLSearchParams()
+  for (const [key, value] of Object.entries(request.params)) {
+    if (value !== undefined) query.append(key, String(value))
+  }
+  const search = query.toString()
+  return search === "" ? transport.baseUrl + request.path : `${transport.baseUrl}${request.path}?${search}`
+}
+
+const transportError = (
+  transport: Transport,
+  request: Request,
+  error: HttpClientError.HttpClientError
+): CouchError.TransportError | CouchError.ResponseDecodeError => {
+  const method = request.method
+  const url = fullUrl(transport, request)
+  if (error._tag === "RequestError") {
+    return new CouchError.TransportError({
+      method,
+      url,
+      reason: error.reason === "Transport" ? "connection" : error.reason === "Encode" ? "encode" : "invalidUrl",
+      description: describeCause(error.cause),
+      cause: error.cause
+    })
+  }
+  return new CouchError.ResponseDecodeError({
+    method,
+    url,
+    status: error.response.status,
+    description: error.description ?? `the body could not be read (${error.reason})`,
+    cause: error.cause
+  })
+}
+
+const describeCause = (cause: unknown): string | undefined => {
+  if (cause instanceof Error) {
+    const code = (cause as { readonly code?: unknown }).code
+    const inner = (cause as { readonly cause?: unknown }).cause
+    const innerText = inner instanceof Error ? `: ${inner.message}` : ""
+    return typeof code === "string" ? `${code} ${cause.message}${innerText}` : `${cause.message}${innerText}`
+  }
+  return cause === undefined ? undefined : String(cause)
+}
+
+/** CouchDB's `{ error, reason }`, read leniently from any body: HTML or empty bodies give neither. */
+const parseErrorBody = (text: string): { readonly error?: string; readonly reason?: string } => {
+  if (text.length === 0 || text.length > 65536) return {}
+  try {
+    const json: unknown = JSON.parse(text)
+    if (typeof json !== "object" || json === null) return {}
+    const { error, reason } = json as { readonly error?: unknown; readonly reason?: unknown }
+    return {
+      ...(typeof error === "string" ? { error } : {}),
+      ...(typeof reason === "string" ? { reason } : typeof reason === "object" ? { reason: JSON.stringify(reason) } : {})
+    }
+  } catch {
+    return {}
+  }
+}
+
+/** The typed error for a non-2xx response: one of `errors` or of the errors every request can produce. */
+const statusError = <Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
+  transport: Transport,
+  request: Request,
+  response: HttpClientResponse.HttpClientResponse,
+  errors: Errors
+): Effect.Effect<never, ErrorsOf<Errors> | CouchError.RequestError> =>
+  Effect.flatMap(
+    request.method === "HEAD" ? Effect.succeed("") : Effect.orElseSucceed(response.text, () => ""),
+    (text): Effect.Effect<never, ErrorsOf<Errors> | CouchError.RequestError> => {
+      const status = response.status
+      const requestId = response.headers["x-couch-request-id"]
+      const context = {
+        method: request.method,
+        url: fullUrl(transport, request),
+        status,
+        ...parseErrorBody(text),
+        ...(requestId === undefined ? {} : { requestId })
+      }
+      if (status >= 500) return Effect.fail(new CouchError.ServerError(context))
+      const declared = errors.find((error) => error.status === status)
+      if (declared !== undefined) {
+        return Effect.fail(new (declared as typeof CouchError.NotFoundError)(context) as ErrorsOf<Errors>)
+      }
+      if (status === 401) return Effect.fail(new CouchError.UnauthorizedError(context))
+      if (status === 429) return Effect.fail(new CouchError.TooManyRequestsError(context))
+      return Effect.fail(
+        new CouchError.ResponseDecodeError({
+          ...context,
+          description: `status ${status} is not an answer this request can have`
+        })
+      )
+    }
+  )
+
+/**
+ * Sends a request and hands a 2xx response to `onSuccess`; any other status becomes one of `errors` (or of the
+ * errors every request can produce), transport failures become `TransportError`.
+ */
+export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
+  transport: Transport,
+  request: Request,
+  errors: Errors,
+  onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
+  const exchange = transport.client.execute(toHttpRequest(request)).pipe(
+    Effect.catchAll((error) => Effect.fail(transportError(transport, request, error))),
+    Effect.flatMap((response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =>
+      response.status >= 200 && response.status < 300 ?
+        onSuccess(response) :
+        statusError(transport, request, response, errors)
+    )
+  )
+  const timeout = request.timeout ?? transport.timeout
+  return timeout === undefined ? exchange : Effect.timeoutFail(exchange, {
+    duration: timeout,
+    onTimeout: () =>
+      new CouchError.TransportError({
+        method: request.method,
+        url: fullUrl(transport, request),
+        reason: "timeout",
+        description: "no answer in time"
+      })
+  })
+}
+
+/** Reads a response body as JSON and decodes it with a schema; anything else is a `ResponseDecodeError`. */
+export const decodeJson = <A, I, R>(
+  transport: Transport,
+  request: Request,
+  schema: Schema.Schema<A, I, R>
+) => {
+  const decode = Schema.decodeUnknown(schema)
+  return (response: HttpClientResponse.HttpClientResponse): Effect.Effect<A, CouchError.ResponseDecodeError, R> =>
+    response.json.pipe(
+      Effect.catchAll((error) => Effect.fail(transportError(transport, request, error) as CouchError.ResponseDecodeError)),
+      Effect.flatMap((json) =>
+        Effect.mapError(decode(json), (error) =>
+          new CouchError.ResponseDecodeError({
+            method: request.method,
+            url: fullUrl(transport, request),
+            status: response.status,
+            description: ParseResult.TreeFormatter.formatErrorSync(error),
+            cause: error
+          }))
+      )
+    )
+}
+
+/** Sends a request and decodes its JSON answer with a schema. */
+export const json = <A, I, R, const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
+  transport: Transport,
+  request: Request,
+  schema: Schema.Schema<A, I, R>,
+  errors: Errors
+): Effect.Effect<A, ErrorsOf<Errors> | CouchError.RequestError, R> =>
+  execute(transport, request, errors, decodeJson(transport, request, schema))
+
+/** Sends a request whose answer has no body worth reading (HEAD, or an `{ ok: true }` acknowledgement). */
+export const discard = <const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
+  transport: Transport,
+  request: Request,
+  errors: Errors
+): Effect.Effect<HttpClientResponse.HttpClientResponse, ErrorsOf<Errors> | CouchError.RequestError> =>
+  execute(transport, request, errors, (response) =>
+    request.method === "HEAD" ?
+      Effect.succeed(response) :
+      Effect.as(Effect.ignore(response.arrayBuffer), response))
+
+/** A JSON body, encoded with a schema. */
+export const jsonBody = <A, I>(
+  schema: Schema.Schema<A, I>,
+  value: A
+): Effect.Effect<HttpBody.HttpBody, CouchError.InvalidArgumentError> =>
+  Schema.encode(schema)(value).pipe(
+    Effect.mapError((error) =>
+      new CouchError.InvalidArgumentError({
+        argument: "request body",
+        description: ParseResult.TreeFormatter.formatErrorSync(error)
+      })
+    ),
+    Effect.map((encoded) => HttpBody.unsafeJson(encoded))
+  )

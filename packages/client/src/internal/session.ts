@@ -1,0 +1,144 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as CouchAuth from "../CouchAuth.js"
+import * as CouchError from "../CouchError.js"
+import * as CouchSession from "../CouchSession.js"
+import type * as Database from "../Database.js"
+import * as Auth from "./auth.js"
+import * as DatabaseImpl from "./database.js"
+import * as Names from "./names.js"
+import * as Request from "./request.js"
+
+interface ParsedUrl {
+  readonly baseUrl: string
+  readonly auth: CouchAuth.CouchAuth | undefined
+}
+
+/** Splits credentials out of a server URL: `http://user:pass@host/prefix/` gives `http://host/prefix`. */
+export const parseUrl = (url: string): Effect.Effect<ParsedUrl, CouchError.InvalidArgumentError> =>
+  Effect.try({
+    try: () => {
+      const parsed = new URL(url)
+      if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+        throw new Error(`the protocol must be http: or https:, not ${parsed.protocol}`)
+      }
+      const auth = parsed.username === "" ?
+        undefined :
+        CouchAuth.basic(decodeURIComponent(parsed.username), decodeURIComponent(parsed.password))
+      const baseUrl = `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, "")}`
+      return { baseUrl, auth }
+    },
+    catch: (error) =>
+      new CouchError.InvalidArgumentError({
+        argument: "server URL",
+        // the URL may hold a password: say what is wrong without repeating it
+        description: error instanceof Error && error.message.startsWith("the protocol") ?
+          error.message :
+          "not a valid absolute URL"
+      })
+  })
+
+const AllDbs = Schema.Array(Schema.String)
+const Acknowledgement = Schema.Struct({ ok: Schema.optional(Schema.Boolean) })
+
+/** Builds the session service. */
+export const make = (
+  options: CouchSession.Options
+): Effect.Effect<
+  CouchSession.Service,
+  CouchError.RequestError | CouchError.InvalidArgumentError,
+  HttpClient.HttpClient | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const { baseUrl, auth: urlAuth } = yield* parseUrl(options.url)
+    const auth = options.auth ?? urlAuth ?? CouchAuth.none
+    const http = yield* HttpClient.HttpClient
+    const prepared = http.pipe(
+      HttpClient.mapRequest((request) => HttpClientRequest.acceptJson(HttpClientRequest.prependUrl(request, baseUrl))),
+      options.transformClient ?? ((client) => client)
+    )
+    const authenticated = yield* Auth.authenticate(prepared, auth, baseUrl)
+    const transport: Request.Transport = { client: authenticated.client, baseUrl, timeout: options.timeout }
+
+    const closed = yield* Ref.make(false)
+    const close = Effect.flatMap(
+      Ref.getAndSet(closed, true),
+      (wasClosed) => wasClosed ? Effect.void : authenticated.logout
+    ).pipe(Effect.withSpan("CouchSession.close"))
+    yield* Effect.addFinalizer(() => close)
+
+    const session = Request.json(transport, { method: "GET", path: "/_session" }, CouchSession.SessionInfo, [])
+
+    const open = (name: string): Effect.Effect<Database.Database, CouchError.InvalidArgumentError> =>
+      Effect.map(Names.databasePath(name), (path) => DatabaseImpl.make(transport, name, path))
+
+    const service: CouchSession.Service = {
+      url: baseUrl,
+      client: authenticated.client,
+      info: Request.json(transport, { method: "GET", path: "/" }, CouchSession.ServerInfo, []).pipe(
+        Effect.withSpan("CouchSession.info")
+      ),
+      session: session.pipe(Effect.withSpan("CouchSession.session")),
+      checkCredentials: Effect.flatMap(session, (info) =>
+        auth._tag !== "None" && info.userCtx.name === null ?
+          Effect.fail(
+            new CouchError.UnauthorizedError({
+              method: "GET",
+              url: `${baseUrl}/_session`,
+              status: 200,
+              error: "unauthorized",
+              reason: "the server runs this session as anonymous: its credentials were not accepted"
+            })
+          ) :
+          Effect.void).pipe(Effect.withSpan("CouchSession.checkCredentials")),
+      keys: (keysOptions = {}) =>
+        Request.json(transport, {
+          method: "GET",
+          path: "/_all_dbs",
+          params: {
+            startkey: jsonParam(keysOptions.startkey),
+            endkey: jsonParam(keysOptions.endkey),
+            limit: keysOptions.limit,
+            skip: keysOptions.skip,
+            descending: keysOptions.descending
+          }
+        }, AllDbs, [CouchError.BadRequestError, CouchError.ForbiddenError]).pipe(
+          Effect.withSpan("CouchSession.keys")
+        ),
+      create: (name, createOptions = {}) =>
+        Effect.flatMap(open(name), (database) =>
+          Request.json(transport, {
+            method: "PUT",
+            path: `/${Names.encodeSegment(name)}`,
+            params: { partitioned: createOptions.partitioned, q: createOptions.q, n: createOptions.n }
+          }, Acknowledgement, [
+            CouchError.PreconditionFailedError,
+            CouchError.BadRequestError,
+            CouchError.ForbiddenError
+          ]).pipe(
+            Effect.as(database),
+            createOptions.existsOk === true ?
+              Effect.catchTag("PreconditionFailedError", () => Effect.succeed(database)) :
+              (effect) => effect
+          )).pipe(Effect.withSpan("CouchSession.create", { attributes: { "couchdb.database": name } })),
+      database: (name) =>
+        Effect.flatMap(open(name), (database) =>
+          Request.discard(transport, { method: "HEAD", path: `/${Names.encodeSegment(name)}` }, [
+            CouchError.NotFoundError,
+            CouchError.ForbiddenError
+          ]).pipe(Effect.as(database))).pipe(
+            Effect.withSpan("CouchSession.database", { attributes: { "couchdb.database": name } })
+          ),
+      use: open,
+      close
+    }
+    return service
+  })
+
+/** A JSON-encoded query parameter, or nothing. */
+export const jsonParam = (value: unknown): string | undefined =>
+  value === undefined ? undefined : JSON.stringify(value)
