@@ -29,11 +29,13 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as CouchAuth from "./CouchAuth.js"
 import type * as CouchError from "./CouchError.js"
 import type * as Database from "./Database.js"
+import type * as Document from "./Document.js"
 import * as internal from "./internal/session.js"
 
 /**
@@ -141,6 +143,66 @@ export interface CreateOptions {
 }
 
 /**
+ * A user of the `_users` database, to create or update.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface User {
+  readonly name: string
+  /** Stored hashed by the server; never read back. */
+  readonly password: string | Redacted.Redacted<string>
+  readonly roles?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * What `GET /_dbs_info` tells of one database: its info, or an error for a name that is not there.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DatabaseInfoEntry {
+  readonly key: string
+  readonly info?: Database.DatabaseInfo | undefined
+  readonly error?: string | undefined
+}
+
+/**
+ * One running task of `/_active_tasks` (compaction, indexing, replication): its `type` and the task's own
+ * fields.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ActiveTask = Schema.Struct(
+  { type: Schema.String },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+).annotations({ identifier: "ActiveTask" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ActiveTask = typeof ActiveTask.Type
+
+/**
+ * The nodes of the cluster (`/_membership`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Membership = Schema.Struct({
+  allNodes: Schema.propertySignature(Schema.Array(Schema.String)).pipe(Schema.fromKey("all_nodes")),
+  clusterNodes: Schema.propertySignature(Schema.Array(Schema.String)).pipe(Schema.fromKey("cluster_nodes"))
+}).annotations({ identifier: "Membership" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Membership extends Schema.Schema.Type<typeof Membership> {}
+
+/**
  * The session's operations.
  *
  * @since 0.1.0
@@ -186,6 +248,27 @@ export interface Service {
     Database.Database,
     CouchError.RequestError | CouchError.InvalidArgumentError | CouchError.NotFoundError | CouchError.ForbiddenError
   >
+  /** `GET /_dbs_info` (or `POST` with `keys`): the info of many databases in one request. */
+  readonly allDbsInfo: (
+    options?: KeysOptions & { readonly keys?: ReadonlyArray<string> | undefined }
+  ) => Effect.Effect<ReadonlyArray<DatabaseInfoEntry>, CouchError.RequestError | CouchError.BadRequestError | CouchError.ForbiddenError | CouchError.NotFoundError>
+  /** `GET /_uuids`: `count` fresh UUIDs from the server. */
+  readonly uuids: (count?: number) => Effect.Effect<ReadonlyArray<string>, CouchError.RequestError | CouchError.BadRequestError>
+  /** `GET /_up`: succeeds when the server is up and ready. */
+  readonly up: Effect.Effect<void, CouchError.RequestError | CouchError.NotFoundError>
+  /** `GET /_active_tasks`: what the server is doing (a server admin's call). */
+  readonly activeTasks: Effect.Effect<ReadonlyArray<ActiveTask>, CouchError.RequestError | CouchError.ForbiddenError>
+  /** `GET /_membership`: the nodes of the cluster. */
+  readonly membership: Effect.Effect<Membership, CouchError.RequestError | CouchError.ForbiddenError | CouchError.NotFoundError>
+  /** Creates a user in `_users` (`PUT /_users/org.couchdb.user:{name}`). */
+  readonly createUser: (user: User) => Effect.Effect<Document.WriteResult, Database.WriteError>
+  /** Updates a user's password and/or roles (read, modify, write). */
+  readonly updateUser: (
+    name: string,
+    changes: { readonly password?: string | Redacted.Redacted<string> | undefined; readonly roles?: ReadonlyArray<string> | undefined }
+  ) => Effect.Effect<Document.WriteResult, Database.WriteError>
+  /** Deletes a user from `_users`. */
+  readonly deleteUser: (name: string) => Effect.Effect<Document.WriteResult, Database.WriteError>
   /** The database of that name, without asking the server whether it exists (nano's `use`). */
   readonly use: (name: string) => Effect.Effect<Database.Database, CouchError.InvalidArgumentError>
   /**

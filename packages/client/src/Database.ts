@@ -7,8 +7,12 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import type * as Schedule from "effect/Schedule"
+import type * as Stream from "effect/Stream"
 import type * as CouchError from "./CouchError.js"
+import type * as Document from "./Document.js"
 
 /**
  * A change sequence. CouchDB 2+ sends opaque strings (`"3-g1AAAA..."`), other servers numbers: never parse or
@@ -61,16 +65,375 @@ export const DatabaseInfo = Schema.Struct({
 export interface DatabaseInfo extends Schema.Schema.Type<typeof DatabaseInfo> {}
 
 /**
- * A database, bound to its session.
+ * A database's security object: who may administer it and who may read and write it. An empty `members` makes
+ * the database public.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SecurityObject = Schema.Struct({
+  admins: Schema.optional(Schema.Struct({
+    names: Schema.optional(Schema.Array(Schema.String)),
+    roles: Schema.optional(Schema.Array(Schema.String))
+  })),
+  members: Schema.optional(Schema.Struct({
+    names: Schema.optional(Schema.Array(Schema.String)),
+    roles: Schema.optional(Schema.Array(Schema.String))
+  }))
+}).annotations({ identifier: "SecurityObject" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SecurityObject extends Schema.Schema.Type<typeof SecurityObject> {}
+
+/**
+ * Names and roles to add to or remove from a security object's `admins` or `members`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Database {
+export interface Principals {
+  readonly names?: ReadonlyArray<string> | undefined
+  readonly roles?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Options of `allDocs` and `designDocs`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AllDocsOptions {
+  /** Only these ids, in this order (sent by POST); an id that does not exist gives an error row. */
+  readonly keys?: ReadonlyArray<string> | undefined
+  /** The first id (inclusive). */
+  readonly startkey?: string | undefined
+  /** The last id (inclusive unless `inclusiveEnd` is false). */
+  readonly endkey?: string | undefined
+  /** Whether `endkey` is included (default true). */
+  readonly inclusiveEnd?: boolean | undefined
+  /** Highest id first; then `startkey` is the high end. */
+  readonly descending?: boolean | undefined
+  /** At most this many rows in all. */
+  readonly limit?: number | undefined
+  /** Skip this many rows first (sent with the first page only). */
+  readonly skip?: number | undefined
+  /** Include each document. */
+  readonly includeDocs?: boolean | undefined
+  /** With `includeDocs`: include `_conflicts`. */
+  readonly conflicts?: boolean | undefined
+  /** Include the database's update sequence (in the page variant). */
+  readonly updateSeq?: boolean | undefined
+  /** Rows per request of the stream (default 1000). */
+  readonly pageSize?: number | undefined
+}
+
+/**
+ * A row of `_all_docs`: the id, the current revision, and the document when asked for. With `keys`, a deleted
+ * document's row has `value.deleted` and `doc: null`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AllDocsRow<A> {
+  readonly _tag: "Row"
+  readonly id: string
+  readonly key: string
+  readonly value: { readonly rev: string; readonly deleted?: boolean | undefined }
+  readonly doc?: A | null | undefined
+}
+
+/**
+ * The row `_all_docs` gives for a requested key that names no document.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AllDocsErrorRow {
+  readonly _tag: "ErrorRow"
+  readonly key: string
+  readonly error: string
+}
+
+/**
+ * One page of `_all_docs`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AllDocsPage<A> {
+  readonly totalRows: number
+  readonly offset: number | undefined
+  readonly rows: ReadonlyArray<AllDocsRow<A> | AllDocsErrorRow>
+  readonly updateSeq?: Sequence | undefined
+}
+
+/**
+ * Options of `modify`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ModifyOptions {
+  /** How to retry after a conflict (default: up to 10 times, exponential from 10 ms, jittered). */
+  readonly schedule?: Schedule.Schedule<unknown> | undefined
+}
+
+/**
+ * Options of `bulkWrite`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BulkWriteOptions {
+  /** Documents per `_bulk_docs` request (default 1000). */
+  readonly batchSize?: number | undefined
+  /** Requests in flight at once (default 4). */
+  readonly concurrency?: number | undefined
+  /** `new_edits=false`: store the given revisions as they are (replication). */
+  readonly newEdits?: boolean | undefined
+}
+
+/**
+ * A request of `bulkGet`: a document, optionally at a revision.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BulkGetRequest {
+  readonly id: string
+  readonly rev?: string | undefined
+  readonly attsSince?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The answer to one `bulkGet` request: each revision found, or its error (`not_found`, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BulkGetResult<A> {
+  readonly id: string
+  readonly docs: ReadonlyArray<Either.Either<A, Document.WriteFailure>>
+}
+
+/**
+ * How a stream handles a document that does not match the schema: fail the stream (default), or deliver each
+ * document as an `Either` so that one bad document loses none of the others.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EitherMode {
+  readonly decode: "either"
+}
+
+/**
+ * What reading a document can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ReadError =
+  | CouchError.RequestError
+  | CouchError.InvalidArgumentError
+  | CouchError.BadRequestError
+  | CouchError.ForbiddenError
+  | CouchError.NotFoundError
+
+/**
+ * What writing a document can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WriteError =
+  | CouchError.RequestError
+  | CouchError.InvalidArgumentError
+  | CouchError.BadRequestError
+  | CouchError.ForbiddenError
+  | CouchError.NotFoundError
+  | CouchError.ConflictError
+
+/**
+ * What a bulk write can fail with as a whole (a refused document is a `WriteFailure` result, not an error).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BulkWriteError = WriteError | CouchError.PayloadTooLargeError | CouchError.ExpectationFailedError
+
+/**
+ * The document operations, for documents of type `A`; `D` is what decoding a document can fail with (`never`
+ * for untyped documents, `DocumentDecodeError` for a typed database).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Documents<A, D> {
+  /** `GET /{db}/{docid}`. `NotFoundError.reason` says `missing` or `deleted`. */
+  readonly get: (id: string, options?: Document.GetOptions) => Effect.Effect<A, ReadError | D>
+  /** `GET /{db}/{docid}?open_revs=...`: the document at each of these revisions (or all leaves). */
+  readonly getOpenRevisions: (
+    id: string,
+    revs: "all" | ReadonlyArray<string>,
+    options?: Pick<Document.GetOptions, "revs" | "latest" | "attachments">
+  ) => Effect.Effect<ReadonlyArray<Document.OpenRevision<A>>, ReadError | D>
+  /** `HEAD /{db}/{docid}`: the current revision, from the ETag. */
+  readonly head: (id: string) => Effect.Effect<string, ReadError>
+  /** `PUT /{db}/{docid}`: writes a document (with its `_rev` to update it). */
+  readonly put: (doc: A, options?: Document.PutOptions) => Effect.Effect<Document.WriteResult, WriteError>
+  /** `POST /{db}`: writes a document under an id the server assigns (never retried automatically). */
+  readonly post: (doc: A, options?: Pick<Document.PutOptions, "batch">) => Effect.Effect<Document.WriteResult, WriteError>
+  /** `DELETE /{db}/{docid}?rev=...`: deletes a document (writes a tombstone). */
+  readonly remove: (id: string, rev: string) => Effect.Effect<Document.WriteResult, WriteError>
+  /** `COPY /{db}/{docid}`: copies a document to another id. */
+  readonly copy: (
+    id: string,
+    destinationId: string,
+    options?: Document.CopyOptions
+  ) => Effect.Effect<Document.WriteResult, WriteError>
+  /**
+   * Reads a document, applies `f`, writes the result; when someone else wrote in between (`ConflictError`),
+   * reads again and retries, as the schedule allows.
+   */
+  readonly modify: (
+    id: string,
+    f: (doc: A) => A,
+    options?: ModifyOptions
+  ) => Effect.Effect<Document.WriteResult, WriteError | D>
+  /** `POST /{db}/_bulk_docs`: one result per document, in order; only a request-level error fails the call. */
+  readonly bulkDocs: (
+    docs: Iterable<A>,
+    options?: Pick<BulkWriteOptions, "newEdits">
+  ) => Effect.Effect<ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>, BulkWriteError>
+  /**
+   * Writes a stream of documents in `_bulk_docs` batches, several in flight, with bounded memory: the fast path
+   * for imports. Emits one result per document, in order.
+   */
+  readonly bulkWrite: <E, R>(
+    docs: Stream.Stream<A, E, R>,
+    options?: BulkWriteOptions
+  ) => Stream.Stream<Either.Either<Document.WriteResult, Document.WriteFailure>, E | BulkWriteError, R>
+  /** `POST /{db}/_bulk_get`: several documents (and revisions) in one request. */
+  readonly bulkGet: (
+    requests: ReadonlyArray<BulkGetRequest>,
+    options?: Pick<Document.GetOptions, "revs" | "latest" | "attachments">
+  ) => Effect.Effect<ReadonlyArray<BulkGetResult<A>>, ReadError | D>
+  /** `_all_docs` as a stream that pages by key: every row once, in order, with constant memory. */
+  readonly allDocs: {
+    (
+      options: AllDocsOptions & EitherMode
+    ): Stream.Stream<AllDocsRow<Either.Either<A, Document.DocumentDecodeError>> | AllDocsErrorRow, ReadError>
+    (options?: AllDocsOptions): Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
+  }
+  /** One request of `_all_docs`, with the total row count and offset. */
+  readonly allDocsPage: (options?: Omit<AllDocsOptions, "pageSize">) => Effect.Effect<AllDocsPage<A>, ReadError | D>
+  /** `_design_docs` as a stream that pages by key (the design documents only). */
+  readonly designDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
+}
+
+/**
+ * A database, bound to its session, with untyped documents; `withSchema` gives a typed view.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Database extends Documents<Document.Document, never> {
   /** The database's name. */
   readonly name: string
   /** `GET /{db}`: the database's document count, sizes, update sequence and so on. */
-  readonly info: Effect.Effect<DatabaseInfo, CouchError.RequestError | CouchError.NotFoundError | CouchError.ForbiddenError>
+  readonly info: Effect.Effect<
+    DatabaseInfo,
+    CouchError.RequestError | CouchError.NotFoundError | CouchError.ForbiddenError
+  >
+  /** `HEAD /{db}`: whether the database exists. */
+  readonly exists: Effect.Effect<boolean, CouchError.RequestError | CouchError.ForbiddenError>
   /** `DELETE /{db}`: deletes the database and everything in it. */
-  readonly delete: Effect.Effect<void, CouchError.RequestError | CouchError.NotFoundError | CouchError.ForbiddenError>
+  readonly delete: Effect.Effect<
+    void,
+    CouchError.RequestError | CouchError.NotFoundError | CouchError.ForbiddenError | CouchError.BadRequestError
+  >
+  /**
+   * A typed view of the database: documents are decoded with the schema when read (a mismatch is a
+   * `DocumentDecodeError` naming the id) and encoded with it when written.
+   */
+  readonly withSchema: <A, I extends { readonly _id: string }>(
+    schema: Schema.Schema<A, I>
+  ) => Documents<A, Document.DocumentDecodeError>
+  /** `GET /{db}/_local/{id}`: a local (non-replicated) document. */
+  readonly getLocal: (id: string) => Effect.Effect<Document.Document, ReadError>
+  /** `PUT /{db}/_local/{id}`: writes a local document (with its `_rev` to update it). */
+  readonly putLocal: (
+    id: string,
+    doc: Omit<Document.Document, "_id"> & { readonly _id?: string }
+  ) => Effect.Effect<Document.WriteResult, WriteError>
+  /** `DELETE /{db}/_local/{id}`: deletes a local document. */
+  readonly removeLocal: (id: string, rev: string) => Effect.Effect<Document.WriteResult, WriteError>
+  /** `GET /{db}/_security`. */
+  readonly security: Effect.Effect<SecurityObject, ReadError>
+  /** `PUT /{db}/_security`: replaces the security object. */
+  readonly setSecurity: (security: SecurityObject) => Effect.Effect<void, WriteError>
+  /** Adds names and roles to the members (read, modify, write). */
+  readonly addMembers: (principals: Principals) => Effect.Effect<SecurityObject, WriteError>
+  /** Removes names and roles from the members. */
+  readonly removeMembers: (principals: Principals) => Effect.Effect<SecurityObject, WriteError>
+  /** Adds names and roles to the admins. */
+  readonly addAdmins: (principals: Principals) => Effect.Effect<SecurityObject, WriteError>
+  /** Removes names and roles from the admins. */
+  readonly removeAdmins: (principals: Principals) => Effect.Effect<SecurityObject, WriteError>
+  /** `POST /{db}/_compact`: starts compaction. */
+  readonly compact: Effect.Effect<void, WriteError>
+  /** `POST /{db}/_compact/{ddoc}`: compacts a design document's view indexes. */
+  readonly compactDesign: (designDoc: string) => Effect.Effect<void, WriteError>
+  /** `POST /{db}/_view_cleanup`: removes index files no design document uses. */
+  readonly viewCleanup: Effect.Effect<void, WriteError>
+  /** `POST /{db}/_revs_diff`: which of these revisions the database lacks. */
+  readonly revsDiff: (
+    revisions: Readonly<Record<string, ReadonlyArray<string>>>
+  ) => Effect.Effect<Readonly<Record<string, RevsDiffEntry>>, WriteError>
+  /** `POST /{db}/_purge`: removes revisions for good (no tombstone). */
+  readonly purge: (
+    revisions: Readonly<Record<string, ReadonlyArray<string>>>
+  ) => Effect.Effect<PurgeResult, WriteError>
+  /** `GET /{db}/_revs_limit`. */
+  readonly revsLimit: Effect.Effect<number, ReadError>
+  /** `PUT /{db}/_revs_limit`. */
+  readonly setRevsLimit: (limit: number) => Effect.Effect<void, WriteError>
 }
+
+/**
+ * What `_revs_diff` says of one document.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RevsDiffEntry = Schema.Struct({
+  missing: Schema.Array(Schema.String),
+  possibleAncestors: Schema.optional(Schema.Array(Schema.String)).pipe(Schema.fromKey("possible_ancestors"))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RevsDiffEntry extends Schema.Schema.Type<typeof RevsDiffEntry> {}
+
+/**
+ * What `_purge` did.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PurgeResult = Schema.Struct({
+  purgeSeq: Schema.optional(Schema.NullOr(Sequence)).pipe(Schema.fromKey("purge_seq")),
+  purged: Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PurgeResult extends Schema.Schema.Type<typeof PurgeResult> {}

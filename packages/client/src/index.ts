@@ -58,3 +58,11 @@ export * as CouchSession from "./CouchSession.js"
  * @since 0.1.0
  */
 export * as Database from "./Database.js"
+
+/**
+ * Documents and revisions: the shapes CouchDB reads and writes, the results of writes, and the errors of a
+ * typed document that does not match its schema.
+ *
+ * @since 0.1.0
+ */
+export * as Document from "./Document.js"

@@ -1,24 +1,527 @@
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as HttpMethod from "@effect/platform/HttpMethod"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
+import * as Document from "../Document.js"
+import * as Json from "./json.js"
+import * as Names from "./names.js"
+import * as Paging from "./paging.js"
 import * as Request from "./request.js"
+
+/** How documents of type `A` are read from and written to JSON. */
+interface Codec<A, D> {
+  readonly decode: (json: unknown) => Effect.Effect<A, D>
+  readonly encode: (doc: A) => Effect.Effect<unknown, CouchError.InvalidArgumentError>
+}
+
+const untyped: Codec<Document.Document, never> = {
+  // CouchDB answers documents as JSON objects with an `_id`: nothing to check or convert.
+  decode: (json) => Effect.succeed(json as Document.Document),
+  encode: Effect.succeed
+}
+
+const idOf = (json: unknown): string =>
+  typeof json === "object" && json !== null && typeof (json as { _id?: unknown })._id === "string" ?
+    (json as { _id: string })._id :
+    "(no _id)"
+
+const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.DocumentDecodeError> => {
+  const decode = Schema.decodeUnknown(schema)
+  const encode = Schema.encode(schema)
+  return {
+    decode: (json) =>
+      Effect.mapError(decode(json), (error) =>
+        new Document.DocumentDecodeError({
+          id: idOf(json),
+          description: ParseResult.TreeFormatter.formatErrorSync(error)
+        })),
+    encode: (doc) =>
+      Effect.mapError(encode(doc), (error) =>
+        new CouchError.InvalidArgumentError({
+          argument: "document",
+          description: ParseResult.TreeFormatter.formatErrorSync(error)
+        }))
+  }
+}
+
+/** Delivers documents that do not match as `Left` values instead of failing. */
+const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, never> => ({
+  decode: (json) => Effect.either(codec.decode(json)),
+  encode: Either.match({
+    onLeft: () =>
+      Effect.fail(new CouchError.InvalidArgumentError({ argument: "document", description: "not a document" })),
+    onRight: codec.encode
+  })
+})
+
+// Wire shapes
+
+const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
+const Acknowledgement = Schema.Struct({ ok: Schema.optional(Schema.Boolean) })
+const BulkDocsAnswer = Schema.Array(Schema.Struct({
+  id: Schema.optional(Schema.String),
+  rev: Schema.optional(Schema.String),
+  error: Schema.optional(Schema.String),
+  reason: Schema.optional(Schema.String)
+}))
+const OpenRevsAnswer = Schema.Array(Schema.Union(
+  Schema.Struct({ ok: Schema.Unknown }),
+  Schema.Struct({ missing: Schema.String })
+))
+const BulkGetError = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  rev: Schema.optional(Schema.String),
+  error: Schema.String,
+  reason: Schema.optional(Schema.String)
+})
+const BulkGetAnswer = Schema.Struct({
+  results: Schema.Array(Schema.Struct({
+    id: Schema.String,
+    docs: Schema.Array(Schema.Union(Schema.Struct({ ok: Schema.Unknown }), Schema.Struct({ error: BulkGetError })))
+  }))
+})
+const AllDocsWireRow = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  key: Schema.Unknown,
+  value: Schema.optional(Schema.NullOr(Schema.Struct({
+    rev: Schema.String,
+    deleted: Schema.optional(Schema.Boolean)
+  }))),
+  doc: Schema.optional(Schema.Unknown),
+  error: Schema.optional(Schema.String)
+})
+type AllDocsWireRow = typeof AllDocsWireRow.Type
+const AllDocsAnswer = Schema.Struct({
+  total_rows: Schema.optional(Schema.Number),
+  offset: Schema.optional(Schema.NullOr(Schema.Number)),
+  rows: Schema.Array(AllDocsWireRow),
+  update_seq: Schema.optional(Database.Sequence)
+})
+const RevsLimit = Schema.Number
+const RevsDiffAnswer = Schema.Record({ key: Schema.String, value: Database.RevsDiffEntry })
+
+const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
+const writeErrors = [
+  CouchError.BadRequestError,
+  CouchError.ForbiddenError,
+  CouchError.NotFoundError,
+  CouchError.ConflictError
+] as const
+
+const defaultModifySchedule = Schedule.exponential("10 millis").pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(10))
+)
+
+const boolParam = (value: boolean | undefined): string | undefined => value === undefined ? undefined : String(value)
+const jsonParam = (value: unknown): string | undefined => value === undefined ? undefined : JSON.stringify(value)
+
+const getParams = (options: Document.GetOptions) => ({
+  rev: options.rev,
+  revs: boolParam(options.revs),
+  revs_info: boolParam(options.revsInfo),
+  conflicts: boolParam(options.conflicts),
+  deleted_conflicts: boolParam(options.deletedConflicts),
+  latest: boolParam(options.latest),
+  local_seq: boolParam(options.localSeq),
+  meta: boolParam(options.meta),
+  attachments: boolParam(options.attachments),
+  atts_since: jsonParam(options.attsSince)
+})
+
+/** The `_id` of an encoded document, checked. */
+const encodedId = (encoded: unknown): Effect.Effect<string, CouchError.InvalidArgumentError> => {
+  const id = typeof encoded === "object" && encoded !== null ? (encoded as { _id?: unknown })._id : undefined
+  return typeof id === "string" ?
+    Effect.succeed(id) :
+    Effect.fail(new CouchError.InvalidArgumentError({ argument: "document", description: "it has no string _id" }))
+}
+
+/** A `Destination` header value: CouchDB reads it raw, up to a `?`. */
+const copyDestination = (id: string, rev: string | undefined) => {
+  const problem = Names.documentIdProblem(id) ??
+    (/[?\u0000-\u001f\u007f-\uffff]/.test(id) ?
+      `${JSON.stringify(id)} cannot be a COPY destination: the Destination header carries it unencoded` :
+      undefined)
+  return problem === undefined ?
+    Effect.succeed(rev === undefined ? id : `${id}?rev=${rev}`) :
+    Effect.fail(new CouchError.InvalidArgumentError({ argument: "destination id", description: problem }))
+}
+
+const etagRevision = (response: HttpClientResponse.HttpClientResponse, request: Request.Request, transport: Request.Transport) => {
+  const etag = response.headers["etag"]
+  return etag === undefined ?
+    Effect.fail(
+      new CouchError.ResponseDecodeError({
+        method: request.method,
+        url: transport.baseUrl + request.path,
+        status: response.status,
+        description: "the answer has no ETag"
+      })
+    ) :
+    Effect.succeed(etag.replace(/^W\//, "").replace(/^"|"$/g, ""))
+}
+
+const toRow = <A, D>(codec: Codec<A, D>) =>
+(row: AllDocsWireRow): Effect.Effect<Database.AllDocsRow<A> | Database.AllDocsErrorRow, D> => {
+  const key = String(row.key)
+  if (row.error !== undefined || row.value == null || row.id === undefined) {
+    return Effect.succeed({ _tag: "ErrorRow", key, error: row.error ?? "not_found" })
+  }
+  const base = { _tag: "Row" as const, id: row.id, key, value: row.value }
+  if (row.doc === undefined) return Effect.succeed(base)
+  if (row.doc === null) return Effect.succeed({ ...base, doc: null })
+  return Effect.map(codec.decode(row.doc), (doc) => ({ ...base, doc }))
+}
+
+/** The document operations of a database, for documents read and written through `codec`. */
+const documents = <A, D>(
+  transport: Request.Transport,
+  name: string,
+  root: string,
+  codec: Codec<A, D>
+): Database.Documents<A, D> => {
+  const attributes = { "couchdb.database": name }
+  const span = (operation: string, id?: string) =>
+    Effect.withSpan(`Database.${operation}`, {
+      attributes: id === undefined ? attributes : { ...attributes, "couchdb.document": id }
+    })
+  const docPath = (id: string) => Effect.map(Names.documentPath(id), (path) => `${root}/${path}`)
+
+  const write = (method: HttpMethod.HttpMethod, path: string, body: unknown, params?: Request.Request["params"]) =>
+    Effect.flatMap(Json.body(body), (body) =>
+      Request.json(transport, { method, path, body, params }, WriteAnswer, writeErrors))
+
+  const put: Database.Documents<A, D>["put"] = (doc, options = {}) =>
+    Effect.gen(function*() {
+      const encoded = yield* codec.encode(doc)
+      const id = yield* encodedId(encoded)
+      const path = yield* docPath(id)
+      return yield* write("PUT", path, encoded, {
+        batch: options.batch === true ? "ok" : undefined,
+        new_edits: boolParam(options.newEdits)
+      })
+    }).pipe(span("put"))
+
+  const get: Database.Documents<A, D>["get"] = (id, options = {}) =>
+    Effect.flatMap(docPath(id), (path) => {
+      const request: Request.Request = { method: "GET", path, params: getParams(options) }
+      return Request.execute(transport, request, readErrors, (response) =>
+        Effect.flatMap(
+          Request.decodeJson(transport, request, Schema.Unknown)(response),
+          codec.decode
+        ))
+    }).pipe(span("get", id))
+
+  const bulkDocsRequest = (docs: ReadonlyArray<unknown>, newEdits: boolean | undefined) =>
+    Effect.flatMap(Json.body({ docs, new_edits: newEdits }, "documents"), (body) =>
+      Request.json(
+        transport,
+        { method: "POST", path: `${root}/_bulk_docs`, body },
+        BulkDocsAnswer,
+        [...writeErrors, CouchError.ExpectationFailedError, CouchError.PayloadTooLargeError]
+      ))
+
+  const toWriteResults = (
+    answer: typeof BulkDocsAnswer.Type,
+    encoded: ReadonlyArray<unknown>
+  ): ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>> =>
+    answer.map((entry, i) => {
+      const id = entry.id ?? idOf(encoded[i])
+      return entry.error === undefined && entry.rev !== undefined ?
+        Either.right({ id, rev: entry.rev }) :
+        Either.left(new Document.WriteFailure({ id, error: entry.error ?? "unknown", reason: entry.reason }))
+    })
+
+  const bulkDocs: Database.Documents<A, D>["bulkDocs"] = (docs, options = {}) =>
+    Effect.gen(function*() {
+      const encoded = yield* Effect.forEach(docs, codec.encode)
+      const answer = yield* bulkDocsRequest(encoded, options.newEdits)
+      return toWriteResults(answer, encoded)
+    }).pipe(span("bulkDocs"))
+
+  const allDocsFrom = (endpoint: string) => {
+    const page = <B, DB>(
+      options: Database.AllDocsOptions,
+      rowCodec: Codec<B, DB>,
+      paging: { readonly startkey?: unknown; readonly limit?: number | undefined; readonly skip?: number | undefined }
+    ) => {
+      const params = {
+        startkey: jsonParam(paging.startkey ?? options.startkey),
+        endkey: jsonParam(options.endkey),
+        inclusive_end: boolParam(options.inclusiveEnd),
+        descending: boolParam(options.descending),
+        limit: paging.limit,
+        skip: paging.skip,
+        include_docs: boolParam(options.includeDocs),
+        conflicts: boolParam(options.conflicts),
+        update_seq: boolParam(options.updateSeq)
+      }
+      const request: Request.Request = options.keys === undefined ?
+        { method: "GET", path: `${root}/${endpoint}`, params } :
+        {
+          method: "POST",
+          path: `${root}/${endpoint}`,
+          params,
+          body: Json.bodyUnchecked({ keys: options.keys })
+        }
+      return Effect.flatMap(
+        Request.json(transport, request, AllDocsAnswer, readErrors),
+        (answer) =>
+          Effect.map(Effect.forEach(answer.rows, toRow(rowCodec)), (rows) => ({ answer, rows }))
+      )
+    }
+    const stream = <B, DB>(options: Database.AllDocsOptions, rowCodec: Codec<B, DB>) => {
+      const pageSize = options.pageSize ?? 1000
+      if (options.keys !== undefined) {
+        // keys fix the rows and their order: page through the list of keys.
+        const keys = options.limit === undefined ? options.keys : options.keys.slice(0, options.limit)
+        return Stream.fromIterable(Paging.chunksOf(keys, pageSize)).pipe(
+          Stream.mapEffect((keys) => page({ ...options, keys, skip: undefined, limit: undefined }, rowCodec, {})),
+          Stream.flatMap(({ rows }) => Stream.fromIterable(rows))
+        )
+      }
+      return Paging.byKey({
+        pageSize,
+        limit: options.limit,
+        skip: options.skip,
+        fetch: (request) =>
+          Effect.map(
+            page(options, rowCodec, {
+              ...(request.cursor === undefined ? {} : { startkey: request.cursor.key }),
+              limit: request.limit,
+              skip: request.skip
+            }),
+            ({ rows }) => rows
+          ),
+        cursorOf: (row) => ({ key: row.key, id: undefined })
+      })
+    }
+    return { page, stream }
+  }
+
+  const allDocs = allDocsFrom("_all_docs")
+  const designDocs = allDocsFrom("_design_docs")
+
+  const service: Database.Documents<A, D> = {
+    get,
+    getOpenRevisions: (id, revs, options = {}) =>
+      Effect.flatMap(docPath(id), (path) =>
+        Request.json(transport, {
+          method: "GET",
+          path,
+          params: {
+            open_revs: revs === "all" ? "all" : JSON.stringify(revs),
+            revs: boolParam(options.revs),
+            latest: boolParam(options.latest),
+            attachments: boolParam(options.attachments)
+          }
+        }, OpenRevsAnswer, readErrors)).pipe(
+          Effect.flatMap((answer) =>
+            Effect.forEach(answer, (entry): Effect.Effect<Document.OpenRevision<A>, D> =>
+              "ok" in entry ?
+                Effect.map(codec.decode(entry.ok), (doc) => ({ _tag: "Found", doc })) :
+                Effect.succeed({ _tag: "Missing", rev: entry.missing }))
+          ),
+          span("getOpenRevisions", id)
+        ),
+    head: (id) =>
+      Effect.flatMap(docPath(id), (path) => {
+        const request: Request.Request = { method: "HEAD", path }
+        return Request.execute(transport, request, readErrors, (response) => etagRevision(response, request, transport))
+      }).pipe(span("head", id)),
+    put,
+    post: (doc, options = {}) =>
+      Effect.flatMap(codec.encode(doc), (encoded) =>
+        write("POST", root, encoded, { batch: options.batch === true ? "ok" : undefined })).pipe(span("post")),
+    remove: (id, rev) =>
+      Effect.flatMap(docPath(id), (path) =>
+        Request.json(transport, { method: "DELETE", path, params: { rev } }, WriteAnswer, writeErrors)).pipe(
+          span("remove", id)
+        ),
+    copy: (id, destinationId, options = {}) =>
+      Effect.gen(function*() {
+        const path = yield* docPath(id)
+        const destination = yield* copyDestination(destinationId, options.destinationRev)
+        return yield* Request.json(transport, {
+          // COPY is CouchDB's own method: the platform's method type does not list it, its clients send it as is.
+          method: "COPY" as HttpMethod.HttpMethod,
+          path,
+          params: { rev: options.rev },
+          headers: { destination }
+        }, WriteAnswer, writeErrors)
+      }).pipe(span("copy", id)),
+    modify: (id, f, options = {}) =>
+      Effect.flatMap(get(id), (doc) => put(f(doc))).pipe(
+        Effect.retry({
+          schedule: options.schedule ?? defaultModifySchedule,
+          while: (error) => error instanceof CouchError.ConflictError
+        }),
+        span("modify", id)
+      ),
+    bulkDocs,
+    bulkWrite: (docs, options = {}) =>
+      docs.pipe(
+        Stream.grouped(options.batchSize ?? 1000),
+        Stream.mapEffect((batch) => bulkDocs(batch, options), { concurrency: options.concurrency ?? 4 }),
+        Stream.flattenIterables
+      ),
+    bulkGet: (requests, options = {}) =>
+      Effect.gen(function*() {
+        for (const request of requests) {
+          const problem = Names.documentIdProblem(request.id)
+          if (problem !== undefined && !request.id.startsWith("_")) {
+            return yield* Effect.fail(new CouchError.InvalidArgumentError({ argument: "document id", description: problem }))
+          }
+        }
+        const body = yield* Json.body({
+          docs: requests.map((request) => ({ id: request.id, rev: request.rev, atts_since: request.attsSince }))
+        }, "requests")
+        const answer = yield* Request.json(transport, {
+          method: "POST",
+          path: `${root}/_bulk_get`,
+          body,
+          params: {
+            revs: boolParam(options.revs),
+            latest: boolParam(options.latest),
+            attachments: boolParam(options.attachments)
+          }
+        }, BulkGetAnswer, readErrors)
+        return yield* Effect.forEach(answer.results, (result) =>
+          Effect.map(
+            Effect.forEach(result.docs, (entry): Effect.Effect<Either.Either<A, Document.WriteFailure>, D> =>
+              "ok" in entry ?
+                Effect.map(codec.decode(entry.ok), Either.right) :
+                Effect.succeed(Either.left(
+                  new Document.WriteFailure({
+                    id: entry.error.id ?? result.id,
+                    error: entry.error.error,
+                    reason: entry.error.reason
+                  })
+                ))),
+            (docs) => ({ id: result.id, docs })
+          ))
+      }).pipe(span("bulkGet")),
+    allDocs: ((options: Database.AllDocsOptions & Partial<Database.EitherMode> = {}) =>
+      options.decode === "either" ?
+        allDocs.stream(options, either(codec)) :
+        allDocs.stream(options, codec)) as Database.Documents<A, D>["allDocs"],
+    allDocsPage: (options = {}) =>
+      Effect.map(allDocs.page(options, codec, { limit: options.limit, skip: options.skip }), ({ answer, rows }) => ({
+        totalRows: answer.total_rows ?? rows.length,
+        offset: answer.offset ?? undefined,
+        rows,
+        ...(answer.update_seq === undefined ? {} : { updateSeq: answer.update_seq })
+      })).pipe(span("allDocsPage")),
+    designDocs: (options = {}) => designDocs.stream(options, codec)
+  }
+  return service
+}
+
+const addPrincipals = (
+  current: Database.Principals | undefined,
+  change: Database.Principals
+): Database.Principals => ({
+  names: [...new Set([...(current?.names ?? []), ...(change.names ?? [])])],
+  roles: [...new Set([...(current?.roles ?? []), ...(change.roles ?? [])])]
+})
+
+const removePrincipals = (
+  current: Database.Principals | undefined,
+  change: Database.Principals
+): Database.Principals => ({
+  names: (current?.names ?? []).filter((name) => !(change.names ?? []).includes(name)),
+  roles: (current?.roles ?? []).filter((role) => !(change.roles ?? []).includes(role))
+})
+
+const localId = (id: string) => id.startsWith("_local/") ? id : `_local/${id}`
 
 /** Builds the value of a database whose name is already checked and encoded. */
 export const make = (transport: Request.Transport, name: string, path: string): Database.Database => {
   const root = `/${path}`
   const attributes = { "couchdb.database": name }
+  const span = (operation: string) => Effect.withSpan(`Database.${operation}`, { attributes })
+  const base = documents(transport, name, root, untyped)
+
+  const security = Request.json(transport, { method: "GET", path: `${root}/_security` }, Database.SecurityObject, readErrors)
+  const setSecurity = (object: Database.SecurityObject) =>
+    Effect.flatMap(Json.body(object, "security object"), (body) =>
+      Request.json(transport, { method: "PUT", path: `${root}/_security`, body }, Acknowledgement, writeErrors)).pipe(
+        Effect.asVoid
+      )
+  const updateSecurity = (
+    field: "admins" | "members",
+    update: (current: Database.Principals | undefined) => Database.Principals
+  ) =>
+    Effect.gen(function*() {
+      const current = yield* security
+      const next: Database.SecurityObject = { ...current, [field]: update(current[field]) }
+      yield* setSecurity(next)
+      return next
+    })
+  const post = (endpoint: string) =>
+    Request.json(transport, {
+      method: "POST",
+      path: `${root}/${endpoint}`,
+      body: Json.bodyUnchecked({})
+    }, Acknowledgement, writeErrors).pipe(Effect.asVoid)
+  const revisionsRequest = <A, I>(endpoint: string, revisions: unknown, schema: Schema.Schema<A, I>) =>
+    Effect.flatMap(Json.body(revisions, "revisions"), (body) =>
+      Request.json(transport, { method: "POST", path: `${root}/${endpoint}`, body }, schema, writeErrors))
+
   return {
+    ...base,
     name,
     info: Request.json(
       transport,
       { method: "GET", path: root },
       Database.DatabaseInfo,
       [CouchError.NotFoundError, CouchError.ForbiddenError]
-    ).pipe(Effect.withSpan("Database.info", { attributes })),
+    ).pipe(span("info")),
+    exists: Request.discard(transport, { method: "HEAD", path: root }, [CouchError.NotFoundError, CouchError.ForbiddenError]).pipe(
+      Effect.as(true),
+      Effect.catchTag("NotFoundError", () => Effect.succeed(false)),
+      span("exists")
+    ),
     delete: Request.discard(
       transport,
       { method: "DELETE", path: root },
-      [CouchError.NotFoundError, CouchError.ForbiddenError]
-    ).pipe(Effect.asVoid, Effect.withSpan("Database.delete", { attributes }))
+      [CouchError.NotFoundError, CouchError.ForbiddenError, CouchError.BadRequestError]
+    ).pipe(Effect.asVoid, span("delete")),
+    withSchema: (schema) => documents(transport, name, root, typed(schema)),
+    getLocal: (id) => base.get(localId(id)),
+    putLocal: (id, doc) => base.put({ ...doc, _id: localId(id) }),
+    removeLocal: (id, rev) => base.remove(localId(id), rev),
+    security: security.pipe(span("security")),
+    setSecurity: (object) => setSecurity(object).pipe(span("setSecurity")),
+    addMembers: (principals) =>
+      updateSecurity("members", (current) => addPrincipals(current, principals)).pipe(span("addMembers")),
+    removeMembers: (principals) =>
+      updateSecurity("members", (current) => removePrincipals(current, principals)).pipe(span("removeMembers")),
+    addAdmins: (principals) =>
+      updateSecurity("admins", (current) => addPrincipals(current, principals)).pipe(span("addAdmins")),
+    removeAdmins: (principals) =>
+      updateSecurity("admins", (current) => removePrincipals(current, principals)).pipe(span("removeAdmins")),
+    compact: post("_compact").pipe(span("compact")),
+    compactDesign: (designDoc) =>
+      post(`_compact/${Names.encodeSegment(designDoc.replace(/^_design\//, ""))}`).pipe(span("compactDesign")),
+    viewCleanup: post("_view_cleanup").pipe(span("viewCleanup")),
+    revsDiff: (revisions) => revisionsRequest("_revs_diff", revisions, RevsDiffAnswer).pipe(span("revsDiff")),
+    purge: (revisions) => revisionsRequest("_purge", revisions, Database.PurgeResult).pipe(span("purge")),
+    revsLimit: Request.json(transport, { method: "GET", path: `${root}/_revs_limit` }, RevsLimit, readErrors).pipe(
+      span("revsLimit")
+    ),
+    setRevsLimit: (limit) =>
+      Request.json(transport, {
+        method: "PUT",
+        path: `${root}/_revs_limit`,
+        body: Json.bodyUnchecked(limit)
+      }, Acknowledgement, writeErrors).pipe(Effect.asVoid, span("setRevsLimit"))
   }
 }

@@ -1,15 +1,17 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as CouchAuth from "../CouchAuth.js"
 import * as CouchError from "../CouchError.js"
 import * as CouchSession from "../CouchSession.js"
-import type * as Database from "../Database.js"
+import * as Database from "../Database.js"
 import * as Auth from "./auth.js"
 import * as DatabaseImpl from "./database.js"
+import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as Request from "./request.js"
 
@@ -43,6 +45,14 @@ export const parseUrl = (url: string): Effect.Effect<ParsedUrl, CouchError.Inval
   })
 
 const AllDbs = Schema.Array(Schema.String)
+const Uuids = Schema.Struct({ uuids: Schema.Array(Schema.String) })
+const ActiveTasks = Schema.Array(CouchSession.ActiveTask)
+const DbsInfo = Schema.Array(Schema.Struct({
+  key: Schema.String,
+  info: Schema.optional(Database.DatabaseInfo),
+  error: Schema.optional(Schema.String)
+}))
+const userId = (name: string) => `org.couchdb.user:${name}`
 const Acknowledgement = Schema.Struct({ ok: Schema.optional(Schema.Boolean) })
 
 /** Builds the session service. */
@@ -75,6 +85,8 @@ export const make = (
 
     const open = (name: string): Effect.Effect<Database.Database, CouchError.InvalidArgumentError> =>
       Effect.map(Names.databasePath(name), (path) => DatabaseImpl.make(transport, name, path))
+
+    const users = DatabaseImpl.make(transport, "_users", "_users")
 
     const service: CouchSession.Service = {
       url: baseUrl,
@@ -133,6 +145,63 @@ export const make = (
           ]).pipe(Effect.as(database))).pipe(
             Effect.withSpan("CouchSession.database", { attributes: { "couchdb.database": name } })
           ),
+      allDbsInfo: (infoOptions = {}) => {
+        const { keys, ...range } = infoOptions
+        const request: Request.Request = keys === undefined ?
+          {
+            method: "GET",
+            path: "/_dbs_info",
+            params: {
+              startkey: jsonParam(range.startkey),
+              endkey: jsonParam(range.endkey),
+              limit: range.limit,
+              skip: range.skip,
+              descending: range.descending
+            }
+          } :
+          { method: "POST", path: "/_dbs_info", body: Json.bodyUnchecked({ keys }) }
+        return Request.json(transport, request, DbsInfo, [
+          CouchError.BadRequestError,
+          CouchError.ForbiddenError,
+          CouchError.NotFoundError
+        ]).pipe(Effect.withSpan("CouchSession.allDbsInfo"))
+      },
+      uuids: (count = 1) =>
+        Request.json(transport, { method: "GET", path: "/_uuids", params: { count } }, Uuids, [
+          CouchError.BadRequestError
+        ]).pipe(Effect.map((answer) => answer.uuids), Effect.withSpan("CouchSession.uuids")),
+      up: Request.discard(transport, { method: "GET", path: "/_up" }, [CouchError.NotFoundError]).pipe(
+        Effect.asVoid,
+        Effect.withSpan("CouchSession.up")
+      ),
+      activeTasks: Request.json(transport, { method: "GET", path: "/_active_tasks" }, ActiveTasks, [
+        CouchError.ForbiddenError
+      ]).pipe(Effect.withSpan("CouchSession.activeTasks")),
+      membership: Request.json(transport, { method: "GET", path: "/_membership" }, CouchSession.Membership, [
+        CouchError.ForbiddenError,
+        CouchError.NotFoundError
+      ]).pipe(Effect.withSpan("CouchSession.membership")),
+      createUser: (user) =>
+        users.put({
+          _id: userId(user.name),
+          name: user.name,
+          password: Redacted.isRedacted(user.password) ? Redacted.value(user.password) : user.password,
+          roles: user.roles ?? [],
+          type: "user"
+        }).pipe(Effect.withSpan("CouchSession.createUser", { attributes: { "couchdb.user": user.name } })),
+      updateUser: (name, changes) =>
+        Effect.flatMap(users.get(userId(name)), (current) =>
+          users.put({
+            ...current,
+            ...(changes.password === undefined ? {} : {
+              password: Redacted.isRedacted(changes.password) ? Redacted.value(changes.password) : changes.password
+            }),
+            ...(changes.roles === undefined ? {} : { roles: changes.roles })
+          })).pipe(Effect.withSpan("CouchSession.updateUser", { attributes: { "couchdb.user": name } })),
+      deleteUser: (name) =>
+        Effect.flatMap(users.head(userId(name)), (rev) => users.remove(userId(name), rev)).pipe(
+          Effect.withSpan("CouchSession.deleteUser", { attributes: { "couchdb.user": name } })
+        ),
       use: open,
       close
     }

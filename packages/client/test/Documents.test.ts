@@ -1,0 +1,323 @@
+import { Arbitraries, CouchTestServer } from "@effect-couch/testing"
+import { assert, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { CouchAuth, CouchError, CouchSession, Document } from "../src/index.js"
+import { TestLive, testDatabase } from "./support.js"
+
+const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined
+
+const Person = Schema.Struct({
+  _id: Schema.String,
+  _rev: Schema.optional(Schema.String),
+  name: Schema.String,
+  age: Schema.Number,
+  born: Schema.DateFromString
+})
+
+layer(TestLive)("documents", (it) => {
+  it.scoped("put, get, head and remove a document through its revisions", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const first = yield* db.put({ _id: "alice", age: 30 })
+      assert.strictEqual(first.id, "alice")
+      assert.match(first.rev, /^1-/)
+      const doc = yield* db.get("alice")
+      assert.deepStrictEqual(doc, { _id: "alice", _rev: first.rev, age: 30 })
+      assert.strictEqual(yield* db.head("alice"), first.rev)
+      const second = yield* db.put({ ...doc, age: 31 })
+      assert.match(second.rev, /^2-/)
+      assert.strictEqual((yield* db.get("alice", { rev: first.rev })).age, 30)
+      const withInfo = yield* db.get("alice", { revsInfo: true, revs: true })
+      assert.isArray(withInfo._revs_info)
+      assert.isObject(withInfo._revisions)
+      const stale = yield* Effect.either(db.put({ ...doc, age: 99 }))
+      assert.instanceOf(leftOf(stale), CouchError.ConflictError)
+      const missingRev = yield* Effect.either(db.put({ _id: "alice", age: 1 }))
+      assert.instanceOf(leftOf(missingRev), CouchError.ConflictError)
+      const removed = yield* db.remove("alice", second.rev)
+      assert.match(removed.rev, /^3-/)
+      const gone = leftOf(yield* Effect.either(db.get("alice")))
+      assert.instanceOf(gone, CouchError.NotFoundError)
+      const server = yield* CouchTestServer.CouchTestServer
+      if (server.capabilities.deletedReason) assert.strictEqual(gone?._tag === "NotFoundError" ? gone.reason : "", "deleted")
+      const never = leftOf(yield* Effect.either(db.get("never-was")))
+      assert.instanceOf(never, CouchError.NotFoundError)
+      assert.strictEqual(never?._tag === "NotFoundError" ? never.reason : "", "missing")
+      assert.instanceOf(leftOf(yield* Effect.either(db.head("never-was"))), CouchError.NotFoundError)
+    }))
+
+  it.scoped("post stores a document under a server-assigned id", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const written = yield* db.post({ _id: undefined as unknown as string, kind: "auto" } as Document.Document)
+      assert.isString(written.id)
+      assert.strictEqual((yield* db.get(written.id)).kind, "auto")
+    }))
+
+  it.scoped("copy duplicates a document to another id", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const db = yield* testDatabase()
+      const source = yield* db.put({ _id: "source", value: 1 })
+      const copied = yield* db.copy("source", "target", { rev: source.rev })
+      if (server.capabilities.copyReturnsIdRev) assert.strictEqual(copied.id, "target")
+      assert.strictEqual((yield* db.get("target")).value, 1)
+      const target = yield* db.get("target")
+      yield* db.copy("source", "target", { destinationRev: target._rev })
+      const clash = yield* Effect.either(db.copy("source", "target"))
+      assert.instanceOf(leftOf(clash), CouchError.ConflictError)
+      const refused = yield* Effect.either(db.copy("source", "with?question"))
+      assert.instanceOf(leftOf(refused), CouchError.InvalidArgumentError)
+    }))
+
+  it.scoped("modify retries on conflicts: concurrent increments all land", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      yield* db.put({ _id: "counter", n: 0 })
+      yield* Effect.forEach(
+        Array.from({ length: 8 }),
+        () => db.modify("counter", (doc) => ({ ...doc, n: (doc.n as number) + 1 }), {}),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual((yield* db.get("counter")).n, 8)
+    }))
+
+  it.scoped("local documents are read, written and removed; design documents keep their prefix", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const local = yield* db.putLocal("checkpoint", { seq: 42 })
+      assert.strictEqual((yield* db.getLocal("checkpoint")).seq, 42)
+      yield* db.removeLocal("checkpoint", local.rev)
+      assert.instanceOf(leftOf(yield* Effect.either(db.getLocal("checkpoint"))), CouchError.NotFoundError)
+      const design = yield* db.put({ _id: "_design/app", views: { all: { map: "function (doc) { emit(doc._id) }" } } })
+      assert.strictEqual(design.id, "_design/app")
+      assert.strictEqual((yield* db.get("_design/app"))._id, "_design/app")
+      const info = yield* db.info
+      assert.strictEqual(info.docCount, 1)
+    }))
+
+  it.scoped("a validate_doc_update rejection is ForbiddenError with the function's message", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      yield* db.put({
+        _id: "_design/rules",
+        validate_doc_update:
+          "function (newDoc) { if (newDoc.bad) { throw({ forbidden: 'bad documents are not allowed' }) } }"
+      })
+      const refused = leftOf(yield* Effect.either(db.put({ _id: "x", bad: true })))
+      assert.instanceOf(refused, CouchError.ForbiddenError)
+      assert.strictEqual(refused?._tag === "ForbiddenError" ? refused.reason : "", "bad documents are not allowed")
+    }))
+
+  it.scoped("ids that cannot be addressed, and values that are not JSON, are refused before any request", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      for (const id of ["", "_all_docs", "_security", "..", ".", "_design/", "_design/..", "_local/."]) {
+        assert.instanceOf(leftOf(yield* Effect.either(db.get(id))), CouchError.InvalidArgumentError, id)
+        assert.instanceOf(leftOf(yield* Effect.either(db.put({ _id: id }))), CouchError.InvalidArgumentError, id)
+      }
+      const cycle: Record<string, unknown> = { _id: "cycle" }
+      cycle.self = cycle
+      for (const doc of [{ _id: "f", f: () => 1 }, { _id: "b", b: 1n }, { _id: "u", a: [undefined] }, cycle, { _id: "n", n: NaN }]) {
+        assert.instanceOf(leftOf(yield* Effect.either(db.put(doc))), CouchError.InvalidArgumentError)
+      }
+      assert.strictEqual((yield* db.info).docCount, 0)
+    }))
+
+  it.scoped.prop("any id round-trips and reaches exactly its document", [Arbitraries.documentId, Arbitraries.jsonDocument], ([id, body]) =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("ids")
+      const written = yield* db.put({ ...body, _id: id })
+      assert.strictEqual(written.id, id)
+      const read = yield* db.get(id)
+      assert.deepStrictEqual(read, { ...body, _id: id, _rev: written.rev })
+      assert.strictEqual(yield* db.head(id), written.rev)
+      // nothing else was written: the database holds exactly this document
+      const rows = Chunk.toReadonlyArray(yield* Stream.runCollect(db.allDocs()))
+      const local = id.startsWith("_local/")
+      assert.deepStrictEqual(rows.map((row) => row._tag === "Row" ? row.id : row.key), local ? [] : [id])
+      yield* db.remove(id, written.rev)
+      assert.instanceOf(leftOf(yield* Effect.either(db.get(id))), CouchError.NotFoundError)
+    }), { fastCheck: { numRuns: 60 } })
+})
+
+layer(TestLive)("typed documents", (it) => {
+  it.scoped("withSchema decodes on read and encodes on write", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const people = db.withSchema(Person)
+      const born = new Date("1990-05-01T00:00:00.000Z")
+      const written = yield* people.put({ _id: "p1", name: "Ada", age: 36, born })
+      const raw = yield* db.get("p1")
+      assert.strictEqual(raw.born, born.toISOString())
+      const ada = yield* people.get("p1")
+      assert.instanceOf(ada.born, Date)
+      assert.strictEqual(ada.born.getTime(), born.getTime())
+      assert.strictEqual(ada._rev, written.rev)
+    }))
+
+  it.scoped("a document that does not match is a DocumentDecodeError naming the id; either mode keeps the others", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      yield* db.put({ _id: "good", name: "Grace", age: 85, born: "1906-12-09T00:00:00.000Z" })
+      yield* db.put({ _id: "bad", name: "Nobody", age: "old" })
+      const people = db.withSchema(Person)
+      const error = leftOf(yield* Effect.either(people.get("bad")))
+      assert.instanceOf(error, Document.DocumentDecodeError)
+      assert.strictEqual(error?._tag === "DocumentDecodeError" ? error.id : "", "bad")
+      assert.include(error?.message, "age")
+      const failing = yield* Effect.either(Stream.runCollect(people.allDocs({ includeDocs: true })))
+      assert.instanceOf(leftOf(failing), Document.DocumentDecodeError)
+      const rows = Chunk.toReadonlyArray(yield* Stream.runCollect(people.allDocs({ includeDocs: true, decode: "either" })))
+      assert.strictEqual(rows.length, 2)
+      const docs = rows.flatMap((row) => row._tag === "Row" && row.doc != null ? [row.doc] : [])
+      assert.isTrue(Either.isLeft(docs[0]))
+      assert.isTrue(Either.isRight(docs[1]))
+    }))
+
+  it.scoped.prop("any value of a schema round-trips through the server", [Person], ([person]) =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("typed")
+      const people = db.withSchema(Person)
+      const { _rev, ...fresh } = person
+      void _rev
+      const written = yield* people.put(fresh)
+      const read = yield* people.get(fresh._id)
+      assert.deepStrictEqual(read, { ...fresh, _rev: written.rev })
+    }).pipe(Effect.catchTag("InvalidArgumentError", (e) =>
+      // ids the URL cannot carry ("", ".", "..", other "_" ids) are refused: that is the correct answer for them
+      e.argument === "document id" ? Effect.void : Effect.fail(e))), { fastCheck: { numRuns: 30 } })
+})
+
+layer(TestLive)("bulk", (it) => {
+  it.scoped("bulkDocs answers one result per document, in order, with typed failures", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      yield* db.put({ _id: "taken", v: 0 })
+      const results = yield* db.bulkDocs([{ _id: "a", v: 1 }, { _id: "taken", v: 2 }, { _id: "b", v: 3 }])
+      assert.strictEqual(results.length, 3)
+      assert.isTrue(Either.isRight(results[0]))
+      const failure = leftOf(results[1])
+      assert.instanceOf(failure, Document.WriteFailure)
+      assert.strictEqual(failure?.id, "taken")
+      assert.strictEqual(failure?.error, "conflict")
+      assert.isTrue(Either.isRight(results[2]))
+    }))
+
+  it.scoped("bulkGet answers each request, found or not", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const a = yield* db.put({ _id: "a", v: 1 })
+      const results = yield* db.bulkGet([{ id: "a" }, { id: "a", rev: a.rev }, { id: "zzz" }])
+      assert.strictEqual(results.length, 3)
+      const first = results[0].docs[0]
+      assert.isTrue(Either.isRight(first) && first.right.v === 1)
+      assert.isTrue(Either.isLeft(results[2].docs[0]))
+    }))
+
+  it.scoped("bulkWrite writes a stream in batches and yields every result in order", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const count = 2_345
+      const docs = Stream.range(0, count - 1).pipe(
+        Stream.map((i) => ({ _id: `doc-${String(i).padStart(6, "0")}`, i }))
+      )
+      const results = Chunk.toReadonlyArray(
+        yield* Stream.runCollect(db.bulkWrite(docs, { batchSize: 500, concurrency: 3 }))
+      )
+      assert.strictEqual(results.length, count)
+      results.forEach((result, i) => {
+        assert.isTrue(Either.isRight(result))
+        if (Either.isRight(result)) assert.strictEqual(result.right.id, `doc-${String(i).padStart(6, "0")}`)
+      })
+      assert.strictEqual((yield* db.info).docCount, count)
+    }))
+})
+
+layer(TestLive)("_all_docs", (it) => {
+  const seed = (count: number) =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const ids = Array.from({ length: count }, (_, i) => `k${String(i).padStart(4, "0")}`)
+      yield* db.bulkDocs(ids.map((id, i) => ({ _id: id, i })))
+      return { db, ids }
+    })
+
+  it.scoped("streams every row exactly once and in order, over many pages, both ways, with ranges and keys", () =>
+    Effect.gen(function*() {
+      const { db, ids } = yield* seed(53)
+      const collect = (options: Parameters<typeof db.allDocs>[0]) =>
+        Effect.map(Stream.runCollect(db.allDocs(options)), (rows) =>
+          Chunk.toReadonlyArray(rows).map((row) => row._tag === "Row" ? row.id : `!${row.key}`))
+      assert.deepStrictEqual(yield* collect({ pageSize: 7 }), ids)
+      assert.deepStrictEqual(yield* collect({ pageSize: 7, descending: true }), [...ids].reverse())
+      assert.deepStrictEqual(yield* collect({ pageSize: 5, startkey: "k0010", endkey: "k0030" }), ids.slice(10, 31))
+      assert.deepStrictEqual(
+        yield* collect({ pageSize: 5, startkey: "k0010", endkey: "k0030", inclusiveEnd: false }),
+        ids.slice(10, 30)
+      )
+      assert.deepStrictEqual(yield* collect({ pageSize: 4, limit: 9, skip: 3 }), ids.slice(3, 12))
+      assert.deepStrictEqual(
+        yield* collect({ pageSize: 2, keys: ["k0050", "nope", "k0001"] }),
+        ["k0050", "!nope", "k0001"]
+      )
+      const withDocs = Chunk.toReadonlyArray(yield* Stream.runCollect(db.allDocs({ pageSize: 10, includeDocs: true })))
+      assert.strictEqual(withDocs.length, 53)
+      assert.isTrue(withDocs.every((row, i) => row._tag === "Row" && row.doc?.i === i))
+      const page = yield* db.allDocsPage({ limit: 5, skip: 2 })
+      assert.strictEqual(page.totalRows, 53)
+      assert.strictEqual(page.offset, 2)
+      assert.strictEqual(page.rows.length, 5)
+    }))
+
+  it.scoped.prop(
+    "paging returns exactly the rows of one unpaged request",
+    [FastCheck.integer({ min: 0, max: 40 }), FastCheck.integer({ min: 1, max: 12 }), FastCheck.boolean()],
+    ([count, pageSize, descending]) =>
+      Effect.gen(function*() {
+        const { db } = yield* seed(count)
+        const unpaged = (yield* db.allDocsPage({ descending })).rows
+        const paged = Chunk.toReadonlyArray(yield* Stream.runCollect(db.allDocs({ pageSize, descending })))
+        assert.deepStrictEqual(paged, unpaged)
+      }),
+    { fastCheck: { numRuns: 15 } }
+  )
+})
+
+layer(TestLive)("security and maintenance", (it) => {
+  it.scoped("members are enforced: a user who is not a member is refused", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const couch = yield* CouchSession.CouchSession
+      const db = yield* testDatabase()
+      const name = `u${Date.now()}${Math.floor(Math.random() * 1e6)}`
+      yield* couch.createUser({ name, password: "pw-123456" })
+      yield* Effect.addFinalizer(() => Effect.ignore(couch.deleteUser(name)))
+      yield* db.addMembers({ names: ["someone-else"] })
+      const security = yield* db.security
+      assert.deepStrictEqual(security.members?.names, ["someone-else"])
+      const outsider = yield* CouchSession.make({ url: server.url, auth: CouchAuth.basic(name, "pw-123456") })
+      const asOutsider = yield* outsider.use(db.name)
+      const refused = leftOf(yield* Effect.either(asOutsider.allDocsPage()))
+      assert.isTrue(refused instanceof CouchError.ForbiddenError || refused instanceof CouchError.UnauthorizedError)
+      yield* db.removeMembers({ names: ["someone-else"] })
+      assert.deepStrictEqual((yield* db.security).members?.names, [])
+    }))
+
+  it.scoped("compact, viewCleanup, revsDiff, revsLimit", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const a = yield* db.put({ _id: "a" })
+      yield* db.compact
+      yield* db.viewCleanup
+      const diff = yield* db.revsDiff({ a: [a.rev, "9-deadbeef"] })
+      assert.deepStrictEqual(diff.a.missing, ["9-deadbeef"])
+      yield* db.setRevsLimit(77)
+      assert.strictEqual(yield* db.revsLimit, 77)
+    }))
+})
