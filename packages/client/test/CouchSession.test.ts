@@ -17,7 +17,7 @@ const sessionAs = (auth: CouchAuth.CouchAuth) =>
 
 const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined
 
-layer(TestLive)("CouchSession against the test server", (it) => {
+layer(TestLive, { excludeTestServices: true })("CouchSession against the test server", (it) => {
   it.effect("info gives the server's version", () =>
     Effect.gen(function*() {
       const couch = yield* CouchSession.CouchSession
@@ -175,7 +175,9 @@ layer(TestLive)("CouchSession against the test server", (it) => {
       Effect.gen(function*() {
         const server = yield* CouchTestServer.CouchTestServer
         const couch = yield* CouchSession.CouchSession
-        if (!server.capabilities.validDatabaseNames) return
+        // "" is no database name at all: PUT / is another endpoint
+        if (!server.capabilities.validDatabaseNames || name === "") return
+        if (!server.capabilities.slashInDatabaseNames && name.includes("/")) return
         // ask the server directly, bypassing the local check
         const response = yield* couch.client.put(`/${encodeURIComponent(name)}`)
         if (response.status === 201 || response.status === 202) {
@@ -194,11 +196,14 @@ describe("refused before any request", () => {
   ], ([name]) =>
     Effect.gen(function*() {
       const fake = fakeClient(() => json(201, { ok: true }))
-      const results = yield* Effect.scoped(
-        Effect.flatMap(CouchSession.make({ url: "http://couch.test" }), (couch) =>
-          Effect.all([couch.create(name), couch.database(name), couch.use(name)].map(Effect.either)))
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const couch = yield* CouchSession.make({ url: "http://couch.test" })
+          assert.instanceOf(leftOf(yield* Effect.either(couch.create(name))), CouchError.InvalidArgumentError)
+          assert.instanceOf(leftOf(yield* Effect.either(couch.database(name))), CouchError.InvalidArgumentError)
+          assert.instanceOf(leftOf(yield* Effect.either(couch.use(name))), CouchError.InvalidArgumentError)
+        })
       ).pipe(Effect.provide(fake.layer))
-      for (const result of results) assert.instanceOf(leftOf(result), CouchError.InvalidArgumentError)
       assert.strictEqual(fake.seen.length, 0)
     }))
 

@@ -19,7 +19,7 @@ const Person = Schema.Struct({
   born: Schema.DateFromString
 })
 
-layer(TestLive)("documents", (it) => {
+layer(TestLive, { excludeTestServices: true })("documents", (it) => {
   it.scoped("put, get, head and remove a document through its revisions", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase()
@@ -121,7 +121,7 @@ layer(TestLive)("documents", (it) => {
         assert.instanceOf(leftOf(yield* Effect.either(db.get(id))), CouchError.InvalidArgumentError, id)
         assert.instanceOf(leftOf(yield* Effect.either(db.put({ _id: id }))), CouchError.InvalidArgumentError, id)
       }
-      const cycle: Record<string, unknown> = { _id: "cycle" }
+      const cycle: { _id: string; self?: unknown } = { _id: "cycle" }
       cycle.self = cycle
       for (const doc of [{ _id: "f", f: () => 1 }, { _id: "b", b: 1n }, { _id: "u", a: [undefined] }, cycle, { _id: "n", n: NaN }]) {
         assert.instanceOf(leftOf(yield* Effect.either(db.put(doc))), CouchError.InvalidArgumentError)
@@ -137,16 +137,19 @@ layer(TestLive)("documents", (it) => {
       const read = yield* db.get(id)
       assert.deepStrictEqual(read, { ...body, _id: id, _rev: written.rev })
       assert.strictEqual(yield* db.head(id), written.rev)
-      // nothing else was written: the database holds exactly this document
-      const rows = Chunk.toReadonlyArray(yield* Stream.runCollect(db.allDocs()))
+      // nothing else was written: the database holds exactly this document, under this id
       const local = id.startsWith("_local/")
-      assert.deepStrictEqual(rows.map((row) => row._tag === "Row" ? row.id : row.key), local ? [] : [id])
+      assert.strictEqual((yield* db.info).docCount, local ? 0 : 1)
+      if (!local) {
+        const page = yield* db.allDocsPage({ keys: [id] })
+        assert.deepStrictEqual(page.rows.map((row) => row._tag === "Row" ? row.id : `!${row.key}`), [id])
+      }
       yield* db.remove(id, written.rev)
       assert.instanceOf(leftOf(yield* Effect.either(db.get(id))), CouchError.NotFoundError)
     }), { fastCheck: { numRuns: 60 } })
 })
 
-layer(TestLive)("typed documents", (it) => {
+layer(TestLive, { excludeTestServices: true })("typed documents", (it) => {
   it.scoped("withSchema decodes on read and encodes on write", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase()
@@ -194,7 +197,7 @@ layer(TestLive)("typed documents", (it) => {
       e.argument === "document id" ? Effect.void : Effect.fail(e))), { fastCheck: { numRuns: 30 } })
 })
 
-layer(TestLive)("bulk", (it) => {
+layer(TestLive, { excludeTestServices: true })("bulk", (it) => {
   it.scoped("bulkDocs answers one result per document, in order, with typed failures", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase()
@@ -239,7 +242,7 @@ layer(TestLive)("bulk", (it) => {
     }))
 })
 
-layer(TestLive)("_all_docs", (it) => {
+layer(TestLive, { excludeTestServices: true })("_all_docs", (it) => {
   const seed = (count: number) =>
     Effect.gen(function*() {
       const db = yield* testDatabase()
@@ -289,7 +292,7 @@ layer(TestLive)("_all_docs", (it) => {
   )
 })
 
-layer(TestLive)("security and maintenance", (it) => {
+layer(TestLive, { excludeTestServices: true })("security and maintenance", (it) => {
   it.scoped("members are enforced: a user who is not a member is refused", () =>
     Effect.gen(function*() {
       const server = yield* CouchTestServer.CouchTestServer

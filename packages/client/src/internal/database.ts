@@ -70,9 +70,10 @@ const BulkDocsAnswer = Schema.Array(Schema.Struct({
   error: Schema.optional(Schema.String),
   reason: Schema.optional(Schema.String)
 }))
+// `ok: Unknown` would also match an entry without `ok`: the other shape goes first.
 const OpenRevsAnswer = Schema.Array(Schema.Union(
-  Schema.Struct({ ok: Schema.Unknown }),
-  Schema.Struct({ missing: Schema.String })
+  Schema.Struct({ missing: Schema.String }),
+  Schema.Struct({ ok: Schema.Unknown })
 ))
 const BulkGetError = Schema.Struct({
   id: Schema.optional(Schema.String),
@@ -83,7 +84,7 @@ const BulkGetError = Schema.Struct({
 const BulkGetAnswer = Schema.Struct({
   results: Schema.Array(Schema.Struct({
     id: Schema.String,
-    docs: Schema.Array(Schema.Union(Schema.Struct({ ok: Schema.Unknown }), Schema.Struct({ error: BulkGetError })))
+    docs: Schema.Array(Schema.Union(Schema.Struct({ error: BulkGetError }), Schema.Struct({ ok: Schema.Unknown })))
   }))
 })
 const AllDocsWireRow = Schema.Struct({
@@ -146,7 +147,7 @@ const encodedId = (encoded: unknown): Effect.Effect<string, CouchError.InvalidAr
 /** A `Destination` header value: CouchDB reads it raw, up to a `?`. */
 const copyDestination = (id: string, rev: string | undefined) => {
   const problem = Names.documentIdProblem(id) ??
-    (/[?\u0000-\u001f\u007f-\uffff]/.test(id) ?
+    (!/^[\x20-\x3e\x40-\x7e]*$/.test(id) ?
       `${JSON.stringify(id)} cannot be a COPY destination: the Destination header carries it unencoded` :
       undefined)
   return problem === undefined ?

@@ -46,12 +46,6 @@ export const parseUrl = (url: string): Effect.Effect<ParsedUrl, CouchError.Inval
 
 const AllDbs = Schema.Array(Schema.String)
 const Uuids = Schema.Struct({ uuids: Schema.Array(Schema.String) })
-const ActiveTasks = Schema.Array(CouchSession.ActiveTask)
-const DbsInfo = Schema.Array(Schema.Struct({
-  key: Schema.String,
-  info: Schema.optional(Database.DatabaseInfo),
-  error: Schema.optional(Schema.String)
-}))
 const userId = (name: string) => `org.couchdb.user:${name}`
 const Acknowledgement = Schema.Struct({ ok: Schema.optional(Schema.Boolean) })
 
@@ -87,6 +81,13 @@ export const make = (
       Effect.map(Names.databasePath(name), (path) => DatabaseImpl.make(transport, name, path))
 
     const users = DatabaseImpl.make(transport, "_users", "_users")
+    // built here, not at module load: this module and CouchSession.ts import each other
+    const ActiveTasks = Schema.Array(CouchSession.ActiveTask)
+    const DbsInfo = Schema.Array(Schema.Struct({
+      key: Schema.String,
+      info: Schema.optional(Database.DatabaseInfo),
+      error: Schema.optional(Schema.String)
+    }))
 
     const service: CouchSession.Service = {
       url: baseUrl,

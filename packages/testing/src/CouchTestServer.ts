@@ -1,0 +1,494 @@
+/**
+ * A CouchDB server for tests: the real CouchDB named by `COUCHDB_URL`, or else an embedded
+ * in-process server (express-pouchdb on PouchDB's memory adapter) started for the layer's
+ * lifetime.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Embedded from "./internal/embedded.js"
+
+/**
+ * What the server under test supports. Each flag is `true` on Apache CouchDB 3.x; the embedded
+ * server's value is documented on each flag (and in `DEVIATIONS.md`). Gate tests on these flags,
+ * never on `kind`, when behaviour differs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Capabilities {
+  /**
+   * Permission failures of an authenticated user are 403 `forbidden` (anonymous: 401
+   * `unauthorized`). Embedded: `true` (express-pouchdb answers 401 for everything; the test
+   * server rewrites database access failures of named users to 403).
+   */
+  readonly forbiddenStatus: boolean
+  /** `_find` answers a `bookmark` and accepts one to page. Embedded: `false`. */
+  readonly findBookmark: boolean
+  /** Partitioned databases (`PUT /db?partitioned=true`, `/_partition/...`). Embedded: `false` (the flag is ignored). */
+  readonly partitions: boolean
+  /** `GET`/`POST /_dbs_info`. Embedded: `false` (404). */
+  readonly dbsInfo: boolean
+  /** `GET /_up` answers `{"status":"ok"}`. Embedded: `true` (answered by the test server). */
+  readonly up: boolean
+  /** `/_scheduler/jobs` and `/_scheduler/docs`. Embedded: `false`. */
+  readonly scheduler: boolean
+  /** `POST /db/_purge`. Embedded: `false`. */
+  readonly purge: boolean
+  /** `/db/_design_docs`. Embedded: `false`. */
+  readonly designDocsEndpoint: boolean
+  /** Multi-query views: `POST /db/_design/d/_view/v/queries` (and `_all_docs/queries`). Embedded: `false`. */
+  readonly multiQuery: boolean
+  /** `Range` requests on attachments answer 206. Embedded: `false` (always the whole body, 200). */
+  readonly rangeRequests: boolean
+  /** `_changes?feed=eventsource` (Server-Sent Events). Embedded: `true` (implemented by the test server). */
+  readonly eventsource: boolean
+  /**
+   * A continuous feed ends (on `timeout` or `limit`) with a `{"last_seq":...,"pending":n}` line.
+   * Embedded: `true` (the test server serves all `_changes` feeds itself).
+   */
+  readonly lastSeqLine: boolean
+  /**
+   * `timeout` ends an idle longpoll/continuous feed (with the `last_seq` line / empty results);
+   * `heartbeat` overrides it. Embedded: `true` (stock express-pouchdb ignores `timeout`).
+   */
+  readonly changesTimeout: boolean
+  /** A deleted document answers 404 with reason `deleted` (never existed: `missing`). Embedded: `true` (fixed). */
+  readonly deletedReason: boolean
+  /** `COPY` answers `{"ok":true,"id":...,"rev":...}` (and an ETag). Embedded: `true` (fixed). */
+  readonly copyReturnsIdRev: boolean
+  /** `/_all_dbs` needs a server admin (401 otherwise). Embedded: `true` (fixed; stock is open). */
+  readonly allDbsRequiresAdmin: boolean
+  /**
+   * Non-members cannot read a members-only database through `_find`, `_explain`, `_bulk_get`,
+   * `_index`. Embedded: `true` (fixed; stock lets them).
+   */
+  readonly membersOnlyFindEnforced: boolean
+  /**
+   * Sequences are opaque strings (`"3-g1AAAA..."`). Embedded: `false` (integers). Clients must
+   * accept both and never compare them.
+   */
+  readonly stringSequences: boolean
+  /**
+   * The cookie lifetime is `[chttpd_auth] timeout` in `/_node/_local/_config`, and the server
+   * re-issues a fresh cookie after a tenth of it. Embedded: `false` (the section is
+   * `couch_httpd_auth`, cookies are re-issued on every request, no `Max-Age`).
+   */
+  readonly cookieTimeoutConfig: boolean
+  /** `/_uuids` are 32 lowercase hex characters. Embedded: `true` (answered by the test server). */
+  readonly uuidsHex: boolean
+  /** `DELETE` of a missing database is 404. Embedded: `true` (fixed; stock answers 200). */
+  readonly deleteMissingDb404: boolean
+  /**
+   * `DELETE /db/doc` without `rev` (or `If-Match`) is 409 `conflict` (404 if missing).
+   * Embedded: `true` (fixed; stock deletes the current revision).
+   */
+  readonly deleteNeedsRev: boolean
+  /**
+   * `PUT /db` refuses names outside `^[a-z][a-z0-9_$()+/-]*$` (max 238, plus the system
+   * databases) with 400 `illegal_database_name`. Embedded: `true` (fixed; stock accepts any name).
+   */
+  readonly validDatabaseNames: boolean
+  /** Database names may contain `/` (sent as `%2F`). Embedded: `false` (400 `illegal_database_name`). */
+  readonly slashInDatabaseNames: boolean
+  /** `GET /` has `"couchdb":"Welcome"` and a 3.x `version`. Embedded: `true` (answered by the test server). */
+  readonly serverInfoCouchdbKey: boolean
+  /**
+   * New databases get the admin-only security object
+   * `{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}}` (CouchDB 3 default).
+   * Embedded: `true` (set by the test server after `PUT /db`).
+   */
+  readonly adminOnlyByDefault: boolean
+  /** `/_node/_local/_config/...` exists and needs a server admin. Embedded: `true` (mapped onto `/_config`). */
+  readonly nodeConfig: boolean
+  /** `PUT /db/doc` with a `multipart/related` body (document plus attachments). Embedded: `false` (415). */
+  readonly multipartPut: boolean
+  /** `GET /db/doc?attachments=true` answers `multipart/related` when asked. Embedded: `false` (JSON only). */
+  readonly multipartGet: boolean
+  /**
+   * Repeated failed logins lock a user out with 403 (CouchDB 3.4+). Embedded: `false`; on
+   * CouchDB: `true` from version 3.4.
+   */
+  readonly loginLockout: boolean
+  /** `X-Couch-Request-ID` is sent on every response. Embedded: `true` (added by the test server). */
+  readonly requestIdHeader: boolean
+}
+
+/**
+ * The capabilities of Apache CouchDB 3.x (`loginLockout` depends on the version).
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export const couchdbCapabilities = (version: string): Capabilities => {
+  const [major = 0, minor = 0] = version.split(".").map((n) => Number.parseInt(n, 10))
+  return {
+    forbiddenStatus: true,
+    findBookmark: true,
+    partitions: true,
+    dbsInfo: true,
+    up: true,
+    scheduler: true,
+    purge: true,
+    designDocsEndpoint: true,
+    multiQuery: true,
+    rangeRequests: true,
+    eventsource: true,
+    lastSeqLine: true,
+    changesTimeout: true,
+    deletedReason: true,
+    copyReturnsIdRev: true,
+    allDbsRequiresAdmin: true,
+    membersOnlyFindEnforced: true,
+    stringSequences: true,
+    cookieTimeoutConfig: true,
+    uuidsHex: true,
+    deleteMissingDb404: true,
+    deleteNeedsRev: true,
+    validDatabaseNames: true,
+    slashInDatabaseNames: true,
+    serverInfoCouchdbKey: true,
+    adminOnlyByDefault: true,
+    nodeConfig: true,
+    multipartPut: true,
+    multipartGet: true,
+    loginLockout: major > 3 || (major === 3 && minor >= 4),
+    requestIdHeader: true
+  }
+}
+
+/**
+ * The capabilities of the embedded server (express-pouchdb 4.2.0 behind the test server's fixes).
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export const embeddedCapabilities: Capabilities = {
+  forbiddenStatus: true,
+  findBookmark: false,
+  partitions: false,
+  dbsInfo: false,
+  up: true,
+  scheduler: false,
+  purge: false,
+  designDocsEndpoint: false,
+  multiQuery: false,
+  rangeRequests: false,
+  eventsource: true,
+  lastSeqLine: true,
+  changesTimeout: true,
+  deletedReason: true,
+  copyReturnsIdRev: true,
+  allDbsRequiresAdmin: true,
+  membersOnlyFindEnforced: true,
+  stringSequences: false,
+  cookieTimeoutConfig: false,
+  uuidsHex: true,
+  deleteMissingDb404: true,
+  deleteNeedsRev: true,
+  validDatabaseNames: true,
+  slashInDatabaseNames: false,
+  serverInfoCouchdbKey: true,
+  adminOnlyByDefault: true,
+  nodeConfig: true,
+  multipartPut: false,
+  multipartGet: false,
+  loginLockout: false,
+  requestIdHeader: true
+}
+
+/**
+ * The server under test.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TestServer {
+  /** Base URL without credentials and without a trailing slash, e.g. `http://127.0.0.1:5984`. */
+  readonly url: string
+  /** A server admin. */
+  readonly admin: {
+    readonly username: string
+    readonly password: Redacted.Redacted<string>
+  }
+  /** `"embedded"` (in-process express-pouchdb) or `"couchdb"` (the server at `COUCHDB_URL`). */
+  readonly kind: "embedded" | "couchdb"
+  /** The `version` of `GET /` (the embedded server reports `3.3.3`). */
+  readonly version: string
+  /** What the server supports. */
+  readonly capabilities: Capabilities
+}
+
+/**
+ * The server under test, as a service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class CouchTestServer extends Context.Tag("@effect-couch/testing/CouchTestServer")<
+  CouchTestServer,
+  TestServer
+>() {}
+
+/**
+ * Starting, probing or talking to the test server failed. The message never contains the password.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CouchTestServerError extends Schema.TaggedError<CouchTestServerError>(
+  "@effect-couch/testing/CouchTestServerError"
+)("CouchTestServerError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+// -----------------------------------------------------------------------------
+// internal helpers
+// -----------------------------------------------------------------------------
+
+const ServerInfo = Schema.Struct({
+  couchdb: Schema.String,
+  version: Schema.String
+})
+
+const SessionInfo = Schema.Struct({
+  userCtx: Schema.Struct({
+    name: Schema.NullOr(Schema.String),
+    roles: Schema.Array(Schema.String)
+  })
+})
+
+const adminRequest = (server: Pick<TestServer, "url" | "admin">, method: "GET" | "PUT" | "DELETE", path: string) =>
+  HttpClientRequest.make(method)(`${server.url}${path}`).pipe(
+    HttpClientRequest.basicAuth(server.admin.username, server.admin.password),
+    HttpClientRequest.acceptJson
+  )
+
+const describe = (method: string, url: string) => `${method} ${url}`
+
+/** Runs a request, fails with a CouchTestServerError unless the status is 2xx; returns the body. */
+const execute = (request: HttpClientRequest.HttpClientRequest) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(request)
+    const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+    if (response.status < 200 || response.status >= 300) {
+      return yield* new CouchTestServerError({
+        message: `${describe(request.method, request.url)} answered ${response.status}: ${body.trim().slice(0, 300)}`
+      })
+    }
+    return { response, body }
+  }).pipe(
+    Effect.catchTags({
+      RequestError: (cause) =>
+        new CouchTestServerError({ message: `${describe(request.method, request.url)} failed: ${cause.reason}`, cause }),
+      ResponseError: (cause) =>
+        new CouchTestServerError({ message: `${describe(request.method, request.url)} failed: ${cause.reason}`, cause })
+    }),
+    Effect.provide(NodeHttpClient.layerUndici)
+  )
+
+const decodeJson = <A, I>(schema: Schema.Schema<A, I>, what: string) => (body: string) =>
+  Schema.decodeUnknown(Schema.parseJson(schema))(body).pipe(
+    Effect.mapError((cause) =>
+      new CouchTestServerError({ message: `Unexpected ${what}: ${body.trim().slice(0, 300)}`, cause })
+    )
+  )
+
+const probe = (server: Pick<TestServer, "url" | "admin">) =>
+  Effect.gen(function*() {
+    const root = yield* execute(adminRequest(server, "GET", "/"))
+    const info = yield* decodeJson(ServerInfo, `GET ${server.url}/ answer (not CouchDB?)`)(root.body)
+    const session = yield* execute(adminRequest(server, "GET", "/_session"))
+    const ctx = yield* decodeJson(SessionInfo, "GET /_session answer")(session.body)
+    if (!ctx.userCtx.roles.includes("_admin")) {
+      return yield* new CouchTestServerError({
+        message: `The credentials for ${server.url} (user '${server.admin.username}') are not a server admin's`
+      })
+    }
+    return info
+  })
+
+// -----------------------------------------------------------------------------
+// constructors
+// -----------------------------------------------------------------------------
+
+/**
+ * Starts (or joins) the embedded in-process server, stopped when the scope closes (the server
+ * is shared by the open scopes of one process; the last one stops it).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEmbedded: Effect.Effect<TestServer, CouchTestServerError, Scope.Scope> = Effect.gen(function*() {
+  const lease = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => Embedded.acquire(),
+      catch: (cause) =>
+        new CouchTestServerError({
+          message: `Could not start the embedded CouchDB server: ${cause instanceof Error ? cause.message : String(cause)}`,
+          cause
+        })
+    }),
+    (lease) => Effect.promise(() => lease.release()).pipe(Effect.timeoutOption("10 seconds"))
+  )
+  return CouchTestServer.of({
+    url: lease.server.url,
+    admin: { username: lease.server.admin.username, password: Redacted.make(lease.server.admin.password) },
+    kind: "embedded",
+    version: lease.server.version,
+    capabilities: embeddedCapabilities
+  })
+})
+
+/**
+ * Uses a running CouchDB: probes `GET /` for its version and checks that the credentials are a
+ * server admin's. Credentials in the URL (`http://user:pass@host:5984`) are taken out of it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRemote = (options: {
+  readonly url: string
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted<string> | undefined
+}): Effect.Effect<TestServer, CouchTestServerError> =>
+  Effect.gen(function*() {
+    const parsed = yield* Effect.try({
+      try: () => new URL(options.url),
+      catch: () => new CouchTestServerError({ message: "COUCHDB_URL is not a valid URL" })
+    })
+    const urlUser = parsed.username === "" ? undefined : decodeURIComponent(parsed.username)
+    const urlPassword = parsed.password === "" ? undefined : Redacted.make(decodeURIComponent(parsed.password))
+    parsed.username = ""
+    parsed.password = ""
+    parsed.search = ""
+    parsed.hash = ""
+    const url = parsed.toString().replace(/\/+$/, "")
+    const username = options.username ?? urlUser
+    const password = options.password ?? urlPassword
+    if (username === undefined || password === undefined) {
+      return yield* new CouchTestServerError({
+        message: `No admin credentials for ${url}: set COUCHDB_USER and COUCHDB_PASSWORD (or put them in COUCHDB_URL)`
+      })
+    }
+    const admin = { username, password }
+    const info = yield* probe({ url, admin })
+    return CouchTestServer.of({
+      url,
+      admin,
+      kind: "couchdb",
+      version: info.version,
+      capabilities: couchdbCapabilities(info.version)
+    })
+  })
+
+/**
+ * `COUCHDB_URL` (with `COUCHDB_USER` / `COUCHDB_PASSWORD`, or credentials in the URL) if set,
+ * else the embedded server.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<TestServer, CouchTestServerError, Scope.Scope> = Effect.gen(function*() {
+  const config = yield* Config.all({
+    url: Config.option(Config.nonEmptyString("COUCHDB_URL")),
+    username: Config.option(Config.nonEmptyString("COUCHDB_USER")),
+    password: Config.option(Config.redacted("COUCHDB_PASSWORD"))
+  }).pipe(
+    Effect.mapError((cause) =>
+      new CouchTestServerError({ message: `Invalid CouchDB test configuration: ${cause.message}`, cause })
+    )
+  )
+  if (Option.isNone(config.url)) return yield* makeEmbedded
+  return yield* makeRemote({
+    url: config.url.value,
+    username: Option.getOrUndefined(config.username),
+    password: Option.getOrUndefined(config.password)
+  })
+})
+
+/**
+ * The test server: `COUCHDB_URL` if set, else an embedded server for the layer's lifetime.
+ *
+ * @example
+ * ```ts
+ * import { CouchTestServer } from "@effect-couch/testing"
+ * import { expect, layer } from "@effect/vitest"
+ * import * as Effect from "effect/Effect"
+ *
+ * layer(CouchTestServer.layer)("my client", (it) => {
+ *   it.scoped("creates documents", () =>
+ *     Effect.gen(function*() {
+ *       const server = yield* CouchTestServer.CouchTestServer
+ *       const db = yield* CouchTestServer.database("docs")
+ *       expect(server.url).toMatch(/^http/)
+ *       expect(db).toMatch(/^docs-/)
+ *     }))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<CouchTestServer, CouchTestServerError> = Layer.scoped(CouchTestServer, make)
+
+/**
+ * Always the embedded server, even when `COUCHDB_URL` is set.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerEmbedded: Layer.Layer<CouchTestServer, CouchTestServerError> = Layer.scoped(
+  CouchTestServer,
+  makeEmbedded
+)
+
+// -----------------------------------------------------------------------------
+// databases
+// -----------------------------------------------------------------------------
+
+/**
+ * Creates a fresh, uniquely named database (`<prefix>-<time>-<random>`) as the server admin,
+ * and deletes it when the scope closes (deletion failures are ignored). The prefix must start
+ * with a lowercase letter and use only `a-z`, `0-9`, `_`, `$`, `(`, `)`, `+`, `-`.
+ *
+ * @since 0.1.0
+ * @category databases
+ */
+export const database = (prefix = "test"): Effect.Effect<string, CouchTestServerError, CouchTestServer | Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = yield* CouchTestServer
+    const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+    const name = `${prefix}-${suffix}`
+    if (!/^[a-z][a-z0-9_$()+-]*$/.test(prefix) || !Embedded.isValidDatabaseName(name)) {
+      return yield* new CouchTestServerError({ message: `Invalid database name prefix: '${prefix}'` })
+    }
+    const path = `/${encodeURIComponent(name)}`
+    yield* Effect.acquireRelease(
+      execute(adminRequest(server, "PUT", path)),
+      () => execute(adminRequest(server, "DELETE", path)).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+    )
+    return name
+  }).pipe(Effect.withSpan("CouchTestServer.database", { attributes: { prefix } }))
+
+/**
+ * Whether a string is a valid CouchDB database name (`^[a-z][a-z0-9_$()+/-]*$`, at most 238
+ * characters, or one of `_users`, `_replicator`, `_global_changes`).
+ *
+ * @since 0.1.0
+ * @category databases
+ */
+export const isValidDatabaseName: (name: string) => boolean = Embedded.isValidDatabaseName
+
