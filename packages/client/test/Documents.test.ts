@@ -117,7 +117,7 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
   it.scoped("ids that cannot be addressed, and values that are not JSON, are refused before any request", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase()
-      for (const id of ["", "_all_docs", "_security", "..", ".", "_design/", "_design/..", "_local/."]) {
+      for (const id of ["", "_all_docs", "_security", "..", ".", "_design/", "_design/..", "_local/.", "a\ud800b"]) {
         assert.instanceOf(leftOf(yield* Effect.either(db.get(id))), CouchError.InvalidArgumentError, id)
         assert.instanceOf(leftOf(yield* Effect.either(db.put({ _id: id }))), CouchError.InvalidArgumentError, id)
       }

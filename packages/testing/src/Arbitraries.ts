@@ -210,13 +210,16 @@ const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\
 const isWellFormed = (s: string) => !loneSurrogate.test(s)
 
 const isAllowedId = (id: string) =>
-  id.length > 0 && (!id.startsWith("_") || /^_(design|local)\/./s.test(id))
+  id.length > 0 && (!id.startsWith("_") || /^_(design|local)\/./s.test(id)) &&
+  // a whole path segment "." or ".." is removed by URL normalisation: no URL can name such a document
+  !/^(_design\/|_local\/)?\.{1,2}$/.test(id)
 
 /**
  * A document id (any non-empty string CouchDB accepts), weighted towards the hostile: unicode
  * including astral characters and emoji, `/`, `+`, `%`, `%2F`, `?`, `#`, `&`, `=`, spaces, `..`,
  * `../_security`, and `_design/` and `_local/` prefixed ids. Ids never start with `_` otherwise
- * (CouchDB refuses them), and never contain lone surrogates (they cannot be URL-encoded).
+ * (CouchDB refuses them), are never `.` or `..` after their prefix (no URL can name those), and never
+ * contain lone surrogates (they cannot be URL-encoded).
  */
 const documentIdGen = (fc: FC): Arb<string> => {
   const hostile = fc

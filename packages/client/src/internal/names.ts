@@ -61,11 +61,17 @@ export const documentIdProblem = (id: string): string | undefined => {
     return `${JSON.stringify(id)}: only design (_design/) and local (_local/) document ids may start with _`
   }
   if (name.length === 0) return `${JSON.stringify(id)} has an empty name after its prefix`
+  if (!isWellFormed(id)) return `${JSON.stringify(id)} holds a lone surrogate, which no URL can carry`
   if (name === "." || name === "..") {
     return `${JSON.stringify(id)} cannot be addressed in a URL path: URL normalisation would remove the dots`
   }
   return undefined
 }
+
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/** Whether a string is well-formed UTF-16 (no lone surrogate), so that `encodeURIComponent` accepts it. */
+export const isWellFormed = (text: string): boolean => !loneSurrogate.test(text)
 
 /** Checks a document id and gives its path: one encoded segment, the `_design/` or `_local/` prefix kept. */
 export const documentPath = (id: string): Effect.Effect<string, InvalidArgumentError> => {
