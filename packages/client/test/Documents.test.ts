@@ -15,7 +15,7 @@ const Person = Schema.Struct({
   _id: Schema.String,
   _rev: Schema.optional(Schema.String),
   name: Schema.String,
-  age: Schema.Number,
+  age: Schema.Int,
   born: Schema.DateFromString
 })
 
@@ -71,6 +71,10 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
       yield* db.copy("source", "target", { destinationRev: target._rev })
       const clash = yield* Effect.either(db.copy("source", "target"))
       assert.instanceOf(leftOf(clash), CouchError.ConflictError)
+      // the Destination header is read raw: a % stays a %
+      yield* db.copy("source", "pct%41")
+      assert.strictEqual((yield* db.get("pct%41")).value, 1)
+      assert.instanceOf(leftOf(yield* Effect.either(db.get("pctA"))), CouchError.NotFoundError)
       const refused = yield* Effect.either(db.copy("source", "with?question"))
       assert.instanceOf(leftOf(refused), CouchError.InvalidArgumentError)
     }))
@@ -310,6 +314,27 @@ layer(TestLive, { excludeTestServices: true })("security and maintenance", (it) 
       assert.isTrue(refused instanceof CouchError.ForbiddenError || refused instanceof CouchError.UnauthorizedError)
       yield* db.removeMembers({ names: ["someone-else"] })
       assert.deepStrictEqual((yield* db.security).members?.names, [])
+    }))
+
+  it.scoped("purge removes revisions for good", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.purge) return
+      const db = yield* testDatabase()
+      const a = yield* db.put({ _id: "a" })
+      const purged = yield* db.purge({ a: [a.rev] })
+      assert.deepStrictEqual(purged.purged, { a: [a.rev] })
+      assert.strictEqual((yield* db.info).docCount, 0)
+    }))
+
+  it.scoped("_design_docs lists the design documents only", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.designDocsEndpoint) return
+      const db = yield* testDatabase()
+      yield* db.bulkDocs([{ _id: "plain" }, { _id: "_design/a" }, { _id: "_design/b" }])
+      const rows = Chunk.toReadonlyArray(yield* Stream.runCollect(db.designDocs({ pageSize: 1 })))
+      assert.deepStrictEqual(rows.map((row) => row.key), ["_design/a", "_design/b"])
     }))
 
   it.scoped("compact, viewCleanup, revsDiff, revsLimit", () =>

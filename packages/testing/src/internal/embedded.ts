@@ -474,14 +474,11 @@ const front = (ctx: ServerContext): RequestHandler => (req, res, next) => {
     }
   }
 
-  // COPY: the Destination header is URL-encoded on CouchDB.
+  // COPY: remember the destination id (read raw, as CouchDB does) to answer with its id and rev.
   if (req.method === "COPY") {
     const destination = req.headers["destination"]
     if (typeof destination === "string" && !/^https?:\/\//.test(destination)) {
-      const [rawId = "", rev] = destination.split("?rev=")
-      const id = safeDecode(rawId) ?? rawId
-      Object.assign(req, { effectCouchCopyDestination: id })
-      req.headers["destination"] = rev === undefined ? id : `${id}?rev=${rev}`
+      Object.assign(req, { effectCouchCopyDestination: destination.split("?")[0] ?? "" })
     }
   }
 

@@ -1,0 +1,86 @@
+import { CouchTestServer } from "@effect-couch/testing"
+import { assert, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { CouchAuth, CouchError, CouchSession } from "../src/index.js"
+import { TestLive, testDatabase } from "./support.js"
+
+layer(TestLive, { excludeTestServices: true })("server operations", (it) => {
+  it.effect("uuids gives as many distinct ids as asked", () =>
+    Effect.gen(function*() {
+      const couch = yield* CouchSession.CouchSession
+      const uuids = yield* couch.uuids(5)
+      assert.strictEqual(uuids.length, 5)
+      assert.strictEqual(new Set(uuids).size, 5)
+      const server = yield* CouchTestServer.CouchTestServer
+      if (server.capabilities.uuidsHex) assert.isTrue(uuids.every((uuid) => /^[0-9a-f]{32}$/.test(uuid)))
+    }))
+
+  it.effect("up succeeds on a running server", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.up) return
+      const couch = yield* CouchSession.CouchSession
+      yield* couch.up
+    }))
+
+  it.effect("activeTasks lists the running tasks", () =>
+    Effect.gen(function*() {
+      const couch = yield* CouchSession.CouchSession
+      const tasks = yield* couch.activeTasks
+      assert.isArray(tasks)
+      assert.isTrue(tasks.every((task) => typeof task.type === "string"))
+    }))
+
+  it.effect("membership names the nodes", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const couch = yield* CouchSession.CouchSession
+      const result = yield* Effect.either(couch.membership)
+      if (server.kind === "couchdb") {
+        assert.isTrue(Either.isRight(result) && result.right.allNodes.length >= 1)
+      } else {
+        assert.isTrue(Either.isRight(result) || result.left._tag === "NotFoundError")
+      }
+    }))
+
+  it.scoped("allDbsInfo gives each database's info, by range or by keys", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.dbsInfo) return
+      const couch = yield* CouchSession.CouchSession
+      const db = yield* testDatabase()
+      yield* db.put({ _id: "x" })
+      const byKeys = yield* couch.allDbsInfo({ keys: [db.name, "no-such-db"] })
+      assert.strictEqual(byKeys[0].key, db.name)
+      assert.strictEqual(byKeys[0].info?.docCount, 1)
+      assert.isDefined(byKeys[1].error)
+      const byRange = yield* couch.allDbsInfo({ startkey: db.name, endkey: db.name })
+      assert.deepStrictEqual(byRange.map((entry) => entry.key), [db.name])
+    }))
+
+  it.scoped("users are created, updated and deleted in _users", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const couch = yield* CouchSession.CouchSession
+      const name = `user-${Date.now()}-${Math.floor(Math.random() * 1e6)}`
+      yield* couch.createUser({ name, password: "first-password", roles: ["reader"] })
+      const asUser = (password: string) =>
+        Effect.flatMap(
+          CouchSession.make({ url: server.url, auth: CouchAuth.basic(name, password) }),
+          (session) => session.session
+        )
+      const session = yield* asUser("first-password")
+      assert.strictEqual(session.userCtx.name, name)
+      assert.deepStrictEqual(session.userCtx.roles, ["reader"])
+      yield* couch.updateUser(name, { password: "second-password", roles: ["writer"] })
+      assert.deepStrictEqual((yield* asUser("second-password")).userCtx.roles, ["writer"])
+      const old = yield* Effect.either(asUser("first-password"))
+      assert.instanceOf(Either.isLeft(old) ? old.left : undefined, CouchError.UnauthorizedError)
+      yield* couch.deleteUser(name)
+      const gone = yield* Effect.either(asUser("second-password"))
+      assert.instanceOf(Either.isLeft(gone) ? gone.left : undefined, CouchError.UnauthorizedError)
+      const again = yield* Effect.either(couch.deleteUser(name))
+      assert.instanceOf(Either.isLeft(again) ? again.left : undefined, CouchError.NotFoundError)
+    }))
+})
