@@ -285,8 +285,14 @@ export interface Documents<A, D> {
   readonly head: (id: string) => Effect.Effect<string, ReadError>
   /** `PUT /{db}/{docid}`: writes a document (with its `_rev` to update it). */
   readonly put: (doc: A, options?: Document.PutOptions) => Effect.Effect<Document.WriteResult, WriteError>
-  /** `POST /{db}`: writes a document under an id the server assigns (never retried automatically). */
-  readonly post: (doc: A, options?: Pick<Document.PutOptions, "batch">) => Effect.Effect<Document.WriteResult, WriteError>
+  /**
+   * `POST /{db}`: writes a document under an id the server assigns (never retried automatically). For a typed
+   * database the schema must allow a document without `_id`.
+   */
+  readonly post: (
+    doc: Omit<A, "_id"> & { readonly _id?: string | undefined },
+    options?: Pick<Document.PutOptions, "batch">
+  ) => Effect.Effect<Document.WriteResult, WriteError>
   /** `DELETE /{db}/{docid}?rev=...`: deletes a document (writes a tombstone). */
   readonly remove: (id: string, rev: string) => Effect.Effect<Document.WriteResult, WriteError>
   /** `COPY /{db}/{docid}`: copies a document to another id. */

@@ -174,37 +174,21 @@ export const couchdbCapabilities = (version: string): Capabilities => {
  * @category capabilities
  */
 export const embeddedCapabilities: Capabilities = {
-  forbiddenStatus: true,
+  ...couchdbCapabilities("3.3.3"),
   findBookmark: false,
   partitions: false,
   dbsInfo: false,
-  up: true,
   scheduler: false,
   purge: false,
   designDocsEndpoint: false,
   multiQuery: false,
   rangeRequests: false,
-  eventsource: true,
-  lastSeqLine: true,
-  changesTimeout: true,
-  deletedReason: true,
-  copyReturnsIdRev: true,
-  allDbsRequiresAdmin: true,
-  membersOnlyFindEnforced: true,
   stringSequences: false,
   cookieTimeoutConfig: false,
-  uuidsHex: true,
-  deleteMissingDb404: true,
-  deleteNeedsRev: true,
-  validDatabaseNames: true,
   slashInDatabaseNames: false,
-  serverInfoCouchdbKey: true,
-  adminOnlyByDefault: true,
-  nodeConfig: true,
   multipartPut: false,
   multipartGet: false,
-  loginLockout: false,
-  requestIdHeader: true
+  loginLockout: false
 }
 
 /**

@@ -339,7 +339,8 @@ const documents = <A, D>(
       }).pipe(span("head", id)),
     put,
     post: (doc, options = {}) =>
-      Effect.flatMap(codec.encode(doc), (encoded) =>
+      // a document without `_id` is what POST is for; the codec checks the rest
+      Effect.flatMap(codec.encode(doc as A), (encoded) =>
         write("POST", root, encoded, { batch: options.batch === true ? "ok" : undefined })).pipe(span("post")),
     remove: (id, rev) =>
       Effect.flatMap(docPath(id), (path) =>
