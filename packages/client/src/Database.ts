@@ -13,6 +13,8 @@ import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
 import type * as CouchError from "./CouchError.js"
 import type * as Document from "./Document.js"
+import type * as Mango from "./Mango.js"
+import type * as View from "./View.js"
 
 /**
  * A change sequence. CouchDB 2+ sends opaque strings (`"3-g1AAAA..."`), other servers numbers: never parse or
@@ -266,13 +268,115 @@ export type WriteError =
 export type BulkWriteError = WriteError | CouchError.PayloadTooLargeError | CouchError.ExpectationFailedError
 
 /**
+ * The queries over a database or one of its partitions: Mango and views.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Queries<A, D> {
+  /** `POST _find`: one page of a Mango query, with its bookmark, warning and execution statistics. */
+  readonly find: (query: Mango.FindQuery<A>) => Effect.Effect<Mango.FindResult<A>, ReadError | D>
+  /**
+   * `_find` as a stream: follows the bookmark page after page (`limit` is the page size, default 100) until the
+   * server returns fewer than asked; never loops on a repeated bookmark.
+   */
+  readonly findStream: (query: Mango.FindQuery<A>) => Stream.Stream<A, ReadError | D>
+  /** `POST _explain`: which index a query would use. */
+  readonly explain: (query: Mango.FindQuery<A>) => Effect.Effect<Mango.Explanation, ReadError>
+  /**
+   * The rows of a map view as a stream that pages by key and document id, correct when many rows share a key
+   * across a page boundary. Sends `reduce=false`. Keys and values decode with `schemas` when given.
+   */
+  readonly view: <
+    KS extends Schema.Schema.AnyNoContext = typeof Schema.Unknown,
+    VS extends Schema.Schema.AnyNoContext = typeof Schema.Unknown
+  >(
+    designDoc: string,
+    view: string,
+    query?: View.ViewQuery & View.PageOptions,
+    schemas?: View.RowSchemas<KS, VS>
+  ) => Stream.Stream<View.ViewRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A>, ReadError | D>
+  /** One request of a map view, with the total row count and offset. */
+  readonly viewPage: <
+    KS extends Schema.Schema.AnyNoContext = typeof Schema.Unknown,
+    VS extends Schema.Schema.AnyNoContext = typeof Schema.Unknown
+  >(
+    designDoc: string,
+    view: string,
+    query?: View.ViewQuery,
+    schemas?: View.RowSchemas<KS, VS>
+  ) => Effect.Effect<View.ViewPage<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A>, ReadError | D>
+  /** The rows of a view's reduce (with `group` or `groupLevel`, paged by key). */
+  readonly reduce: <
+    KS extends Schema.Schema.AnyNoContext = typeof Schema.Unknown,
+    VS extends Schema.Schema.AnyNoContext = typeof Schema.Unknown
+  >(
+    designDoc: string,
+    view: string,
+    query?: View.ReduceQuery & View.PageOptions,
+    schemas?: View.RowSchemas<KS, VS>
+  ) => Stream.Stream<View.ReduceRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>>, ReadError>
+  /** `POST .../_view/{view}/queries`: several map queries of a view in one request. */
+  readonly viewQueries: <
+    KS extends Schema.Schema.AnyNoContext = typeof Schema.Unknown,
+    VS extends Schema.Schema.AnyNoContext = typeof Schema.Unknown
+  >(
+    designDoc: string,
+    view: string,
+    queries: ReadonlyArray<View.ViewQuery>,
+    schemas?: View.RowSchemas<KS, VS>
+  ) => Effect.Effect<ReadonlyArray<View.ViewPage<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A>>, ReadError | D>
+}
+
+/**
+ * What `GET /{db}/_partition/{partition}` tells of a partition.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PartitionInfo = Schema.Struct({
+  dbName: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("db_name")),
+  partition: Schema.String,
+  docCount: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("doc_count")),
+  docDelCount: Schema.optional(Schema.Number).pipe(Schema.fromKey("doc_del_count")),
+  sizes: Schema.optional(Schema.Struct({
+    active: Schema.optional(Schema.Number),
+    external: Schema.optional(Schema.Number)
+  }))
+}).annotations({ identifier: "PartitionInfo" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PartitionInfo extends Schema.Schema.Type<typeof PartitionInfo> {}
+
+/**
+ * One partition of a partitioned database: its info and its scoped queries (`/{db}/_partition/{p}/...`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Partition<A, D> extends Queries<A, D> {
+  readonly partition: string
+  readonly info: Effect.Effect<PartitionInfo, ReadError>
+  /** `_all_docs` of the partition, as a stream that pages by key. */
+  readonly allDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
+}
+
+/**
  * The document operations, for documents of type `A`; `D` is what decoding a document can fail with (`never`
  * for untyped documents, `DocumentDecodeError` for a typed database).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Documents<A, D> {
+export interface Documents<A, D> extends Queries<A, D> {
+  /**
+   * A partition of a partitioned database. The key is checked first (not empty, no leading `_`, no `:`): a bad
+   * one is `InvalidArgumentError`, and no request is sent.
+   */
+  readonly partition: (partition: string) => Effect.Effect<Partition<A, D>, CouchError.InvalidArgumentError>
   /** `GET /{db}/{docid}`. `NotFoundError.reason` says `missing` or `deleted`. */
   readonly get: (id: string, options?: Document.GetOptions) => Effect.Effect<A, ReadError | D>
   /** `GET /{db}/{docid}?open_revs=...`: the document at each of these revisions (or all leaves). */
@@ -404,6 +508,42 @@ export interface Database extends Documents<Document.Document, never> {
   readonly purge: (
     revisions: Readonly<Record<string, ReadonlyArray<string>>>
   ) => Effect.Effect<PurgeResult, WriteError>
+  /** `POST /{db}/_index`: creates a Mango index; an identical existing index answers `exists`. */
+  readonly createIndex: (
+    definition: Mango.IndexDefinition<Document.Document>
+  ) => Effect.Effect<Mango.CreateIndexResult, WriteError>
+  /** `GET /{db}/_index`: the Mango indexes. */
+  readonly indexes: Effect.Effect<ReadonlyArray<Mango.IndexInfo>, ReadError>
+  /** `DELETE /{db}/_index/{ddoc}/{type}/{name}`. */
+  readonly deleteIndex: (
+    designDoc: string,
+    name: string,
+    type?: "json" | "text"
+  ) => Effect.Effect<void, WriteError>
+  /** `GET /{db}/_design/{ddoc}/_info`: the state of a design document's view index. */
+  readonly designInfo: (designDoc: string) => Effect.Effect<View.DesignInfo, ReadError>
+  /**
+   * Creates a view if it is missing, updates it if its source changed, and leaves it alone otherwise; safe when
+   * several processes do it at once (a conflict reads again and retries).
+   */
+  readonly ensureView: (
+    designDoc: string,
+    view: string,
+    definition: View.ViewDefinition
+  ) => Effect.Effect<View.EnsureResult, WriteError>
+  /**
+   * Calls an update handler: `POST /{db}/_design/{ddoc}/_update/{name}` (or `PUT .../{docId}`), with a JSON
+   * body. Answers the handler's response body, and the document id and new revision it reports.
+   */
+  readonly callUpdate: (
+    designDoc: string,
+    name: string,
+    options?: {
+      readonly docId?: string | undefined
+      readonly body?: unknown
+      readonly params?: Readonly<Record<string, string>> | undefined
+    }
+  ) => Effect.Effect<UpdateResult, WriteError>
   /** `GET /{db}/_revs_limit`. */
   readonly revsLimit: Effect.Effect<number, ReadError>
   /** `PUT /{db}/_revs_limit`. */
@@ -443,3 +583,15 @@ export const PurgeResult = Schema.Struct({
  * @category models
  */
 export interface PurgeResult extends Schema.Schema.Type<typeof PurgeResult> {}
+
+/**
+ * What an update handler answered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpdateResult {
+  readonly body: string
+  readonly id: string | undefined
+  readonly rev: string | undefined
+}

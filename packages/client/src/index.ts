@@ -66,3 +66,20 @@ export * as Database from "./Database.js"
  * @since 0.1.0
  */
 export * as Document from "./Document.js"
+
+/**
+ * Mango queries (`_find`), their indexes and the typed `Selector`.
+ *
+ * For a typed database, `Selector<A>` checks field names (dotted paths included) and operator operands against
+ * the document type: `{ age: { $gt: 30 } }` compiles only when `age` is a number.
+ *
+ * @since 0.1.0
+ */
+export * as Mango from "./Mango.js"
+
+/**
+ * Views: query parameters, rows (map and reduce), and design documents.
+ *
+ * @since 0.1.0
+ */
+export * as View from "./View.js"

@@ -122,6 +122,12 @@ export interface Capabilities {
   readonly loginLockout: boolean
   /** `X-Couch-Request-ID` is sent on every response. Embedded: `true` (added by the test server). */
   readonly requestIdHeader: boolean
+  /** Views honour `startkey_docid`/`endkey_docid` (rows sharing a key are ordered by id). Embedded: `false` (ignored). */
+  readonly startkeyDocid: boolean
+  /** `GET /{db}/_design/{ddoc}/_info` describes the view index. Embedded: `false` (`"Not implemented."`). */
+  readonly designInfo: boolean
+  /** `_find` answers `execution_stats` when asked. Embedded: `false`. */
+  readonly executionStats: boolean
 }
 
 /**
@@ -163,7 +169,10 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     multipartPut: true,
     multipartGet: true,
     loginLockout: major > 3 || (major === 3 && minor >= 4),
-    requestIdHeader: true
+    requestIdHeader: true,
+    startkeyDocid: true,
+    designInfo: true,
+    executionStats: true
   }
 }
 
@@ -188,7 +197,10 @@ export const embeddedCapabilities: Capabilities = {
   slashInDatabaseNames: false,
   multipartPut: false,
   multipartGet: false,
-  loginLockout: false
+  loginLockout: false,
+  startkeyDocid: false,
+  designInfo: false,
+  executionStats: false
 }
 
 /**

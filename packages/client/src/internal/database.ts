@@ -2,63 +2,20 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
 import * as Document from "../Document.js"
+import * as Mango from "../Mango.js"
+import * as View from "../View.js"
+import { type Codec, either, idOf, typed, untyped } from "./codec.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as Paging from "./paging.js"
+import * as Query from "./query.js"
 import * as Request from "./request.js"
-
-/** How documents of type `A` are read from and written to JSON. */
-interface Codec<A, D> {
-  readonly decode: (json: unknown) => Effect.Effect<A, D>
-  readonly encode: (doc: A) => Effect.Effect<unknown, CouchError.InvalidArgumentError>
-}
-
-const untyped: Codec<Document.Document, never> = {
-  // CouchDB answers documents as JSON objects with an `_id`: nothing to check or convert.
-  decode: (json) => Effect.succeed(json as Document.Document),
-  encode: Effect.succeed
-}
-
-const idOf = (json: unknown): string =>
-  typeof json === "object" && json !== null && typeof (json as { _id?: unknown })._id === "string" ?
-    (json as { _id: string })._id :
-    "(no _id)"
-
-const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.DocumentDecodeError> => {
-  const decode = Schema.decodeUnknown(schema)
-  const encode = Schema.encode(schema)
-  return {
-    decode: (json) =>
-      Effect.mapError(decode(json), (error) =>
-        new Document.DocumentDecodeError({
-          id: idOf(json),
-          description: ParseResult.TreeFormatter.formatErrorSync(error)
-        })),
-    encode: (doc) =>
-      Effect.mapError(encode(doc), (error) =>
-        new CouchError.InvalidArgumentError({
-          argument: "document",
-          description: ParseResult.TreeFormatter.formatErrorSync(error)
-        }))
-  }
-}
-
-/** Delivers documents that do not match as `Left` values instead of failing. */
-const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, never> => ({
-  decode: (json) => Effect.either(codec.decode(json)),
-  encode: Either.match({
-    onLeft: () =>
-      Effect.fail(new CouchError.InvalidArgumentError({ argument: "document", description: "not a document" })),
-    onRight: codec.encode
-  })
-})
 
 // Wire shapes
 
@@ -105,6 +62,7 @@ const AllDocsAnswer = Schema.Struct({
   update_seq: Schema.optional(Database.Sequence)
 })
 const RevsLimit = Schema.Number
+const IndexesAnswer = Schema.Struct({ indexes: Schema.Array(Mango.IndexInfo) })
 const RevsDiffAnswer = Schema.Record({ key: Schema.String, value: Database.RevsDiffEntry })
 
 const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
@@ -247,7 +205,7 @@ const documents = <A, D>(
       return toWriteResults(answer, encoded)
     }).pipe(span("bulkDocs"))
 
-  const allDocsFrom = (endpoint: string) => {
+  const allDocsFrom = (endpointPath: string) => {
     const page = <B, DB>(
       options: Database.AllDocsOptions,
       rowCodec: Codec<B, DB>,
@@ -265,10 +223,10 @@ const documents = <A, D>(
         update_seq: boolParam(options.updateSeq)
       }
       const request: Request.Request = options.keys === undefined ?
-        { method: "GET", path: `${root}/${endpoint}`, params } :
+        { method: "GET", path: endpointPath, params } :
         {
           method: "POST",
-          path: `${root}/${endpoint}`,
+          path: endpointPath,
           params,
           body: Json.bodyUnchecked({ keys: options.keys })
         }
@@ -295,7 +253,7 @@ const documents = <A, D>(
         fetch: (request) =>
           Effect.map(
             page(options, rowCodec, {
-              ...(request.cursor === undefined ? {} : { startkey: request.cursor.key }),
+              ...(request.start === undefined ? {} : { startkey: request.start.key }),
               limit: request.limit,
               skip: request.skip
             }),
@@ -307,10 +265,31 @@ const documents = <A, D>(
     return { page, stream }
   }
 
-  const allDocs = allDocsFrom("_all_docs")
-  const designDocs = allDocsFrom("_design_docs")
+  const allDocs = allDocsFrom(`${root}/_all_docs`)
+  const designDocs = allDocsFrom(`${root}/_design_docs`)
+  const allDocsStream = (
+    from: ReturnType<typeof allDocsFrom>,
+    options: Database.AllDocsOptions & Partial<Database.EitherMode>
+  ) => options.decode === "either" ? from.stream(options, either(codec)) : from.stream(options, codec)
 
   const service: Database.Documents<A, D> = {
+    ...Query.make(transport, root, codec),
+    partition: (partition) => {
+      const problem = Query.partitionProblem(partition)
+      if (problem !== undefined) {
+        return Effect.fail(new CouchError.InvalidArgumentError({ argument: "partition key", description: problem }))
+      }
+      const partitionRoot = `${root}/_partition/${Names.encodeSegment(partition)}`
+      const partitionAllDocs = allDocsFrom(`${partitionRoot}/_all_docs`)
+      return Effect.succeed({
+        ...Query.make(transport, partitionRoot, codec),
+        partition,
+        info: Request.json(transport, { method: "GET", path: partitionRoot }, Database.PartitionInfo, readErrors).pipe(
+          span("partitionInfo")
+        ),
+        allDocs: (options = {}) => partitionAllDocs.stream(options, codec)
+      })
+    },
     get,
     getOpenRevisions: (id, revs, options = {}) =>
       Effect.flatMap(docPath(id), (path) =>
@@ -411,9 +390,7 @@ const documents = <A, D>(
           ))
       }).pipe(span("bulkGet")),
     allDocs: ((options: Database.AllDocsOptions & Partial<Database.EitherMode> = {}) =>
-      options.decode === "either" ?
-        allDocs.stream(options, either(codec)) :
-        allDocs.stream(options, codec)) as Database.Documents<A, D>["allDocs"],
+      allDocsStream(allDocs, options)) as Database.Documents<A, D>["allDocs"],
     allDocsPage: (options = {}) =>
       Effect.map(allDocs.page(options, codec, { limit: options.limit, skip: options.skip }), ({ answer, rows }) => ({
         totalRows: answer.total_rows ?? rows.length,
@@ -477,9 +454,82 @@ export const make = (transport: Request.Transport, name: string, path: string): 
     Effect.flatMap(Json.body(revisions, "revisions"), (body) =>
       Request.json(transport, { method: "POST", path: `${root}/${endpoint}`, body }, schema, writeErrors))
 
+  const designPath = (ddoc: string) => `${root}/_design/${Names.encodeSegment(ddoc.replace(/^_design\//, ""))}`
+  const designId = (ddoc: string) => ddoc.startsWith("_design/") ? ddoc : `_design/${ddoc}`
+
+  const ensureOnce = (ddoc: string, view: string, definition: View.ViewDefinition) =>
+    Effect.gen(function*() {
+      const wanted = definition.reduce === undefined ?
+        { map: definition.map } :
+        { map: definition.map, reduce: definition.reduce }
+      const current = yield* base.get(designId(ddoc)).pipe(
+        Effect.map((doc) => doc as View.DesignDocument),
+        Effect.catchTag("NotFoundError", () => Effect.succeed(undefined))
+      )
+      const existing = current?.views?.[view]
+      if (existing !== undefined && existing.map === wanted.map && existing.reduce === wanted.reduce) {
+        return "unchanged" as const
+      }
+      yield* base.put({
+        ...(current ?? { _id: designId(ddoc), language: "javascript" }),
+        views: { ...current?.views, [view]: wanted }
+      })
+      return current === undefined ? "created" as const : "updated" as const
+    })
+
   return {
     ...base,
     name,
+    createIndex: (definition) =>
+      Effect.flatMap(Json.body(definition, "index definition"), (body) =>
+        Request.json(transport, { method: "POST", path: `${root}/_index`, body }, Mango.CreateIndexResult, writeErrors)).pipe(
+          span("createIndex")
+        ),
+    indexes: Request.json(transport, { method: "GET", path: `${root}/_index` }, IndexesAnswer, readErrors).pipe(
+      Effect.map((answer) => answer.indexes),
+      span("indexes")
+    ),
+    deleteIndex: (ddoc, indexName, type = "json") =>
+      Request.json(transport, {
+        method: "DELETE",
+        path: `${root}/_index/_design/${Names.encodeSegment(ddoc.replace(/^_design\//, ""))}/${type}/${
+          Names.encodeSegment(indexName)
+        }`
+      }, Acknowledgement, writeErrors).pipe(Effect.asVoid, span("deleteIndex")),
+    designInfo: (ddoc) =>
+      Request.json(transport, { method: "GET", path: `${designPath(ddoc)}/_info` }, View.DesignInfo, readErrors).pipe(
+        span("designInfo")
+      ),
+    ensureView: (ddoc, view, definition) =>
+      ensureOnce(ddoc, view, definition).pipe(
+        Effect.retry({
+          schedule: Schedule.intersect(Schedule.jittered(Schedule.exponential("10 millis")), Schedule.recurs(10)),
+          while: (error) => error instanceof CouchError.ConflictError
+        }),
+        span("ensureView")
+      ),
+    callUpdate: (ddoc, handler, options = {}) =>
+      Effect.gen(function*() {
+        const handlerPath = `${designPath(ddoc)}/_update/${Names.encodeSegment(handler)}`
+        const path = options.docId === undefined ?
+          handlerPath :
+          `${handlerPath}/${yield* Names.documentPath(options.docId)}`
+        const body = options.body === undefined ? undefined : yield* Json.body(options.body, "update body")
+        return yield* Request.execute(transport, {
+          method: options.docId === undefined ? "POST" : "PUT",
+          path,
+          params: options.params,
+          body
+        }, writeErrors, (response) =>
+          Effect.map(
+            Effect.orElseSucceed(response.text, () => ""),
+            (text): Database.UpdateResult => ({
+              body: text,
+              id: response.headers["x-couch-id"],
+              rev: response.headers["x-couch-update-newrev"]
+            })
+          ))
+      }).pipe(span("callUpdate")),
     info: Request.json(
       transport,
       { method: "GET", path: root },

@@ -15,21 +15,30 @@ export interface Cursor {
 
 /** What one page request asks for. */
 export interface PageRequest {
-  /** Where to start, after the first page. */
-  readonly cursor: Cursor | undefined
+  /** Where to start (`startkey`, and `startkey_docid` when given), after the first page. */
+  readonly start: { readonly key: unknown; readonly docid: string | undefined } | undefined
   /** How many rows to ask for (one more than the page holds, to find the next cursor). */
   readonly limit: number
-  /** Rows to skip: the caller's `skip`, on the first page only. */
+  /** Rows to skip: the caller's `skip` on the first page (and on every page, added up, by a server without `startkey_docid`). */
   readonly skip: number | undefined
 }
 
 interface State {
   readonly cursor: Cursor | undefined
+  /** How many rows the stream has delivered. */
+  readonly delivered: number
+  /** Whether the server honours `startkey_docid`; a server that ignores it is paged by `skip` instead. */
+  readonly byDocid: boolean
   readonly remaining: number
   readonly skip: number | undefined
 }
 
-/** Streams every row of a key-ordered endpoint, `pageSize` rows a request. */
+const sameKey = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b)
+
+/**
+ * Streams every row of a key-ordered endpoint, `pageSize` rows a request: each page asks for one row more than it
+ * delivers, and that row starts the next page (`startkey` + `startkey_docid`).
+ */
 export const byKey = <Row, E, R>(options: {
   readonly pageSize: number
   readonly limit: number | undefined
@@ -38,19 +47,44 @@ export const byKey = <Row, E, R>(options: {
   readonly cursorOf: (row: Row) => Cursor
 }): Stream.Stream<Row, E, R> => {
   const pageSize = Math.max(1, Math.floor(options.pageSize))
-  const initial: State = { cursor: undefined, remaining: options.limit ?? Infinity, skip: options.skip }
-  return Stream.paginateChunkEffect(initial, (state) => {
+  const initial: State = {
+    cursor: undefined,
+    delivered: 0,
+    byDocid: true,
+    remaining: options.limit ?? Infinity,
+    skip: options.skip
+  }
+  const step = (
+    state: State
+  ): Effect.Effect<readonly [Chunk.Chunk<Row>, Option.Option<State>], E, R> => {
     const want = Math.min(pageSize, state.remaining)
     if (want <= 0) return Effect.succeed([Chunk.empty<Row>(), Option.none<State>()] as const)
-    return Effect.map(
-      options.fetch({ cursor: state.cursor, limit: want + 1, skip: state.skip }),
-      (rows) => {
-        if (rows.length <= want) return [Chunk.unsafeFromArray(rows), Option.none<State>()] as const
-        const next: State = { cursor: options.cursorOf(rows[want]), remaining: state.remaining - want, skip: undefined }
-        return [Chunk.unsafeFromArray(rows.slice(0, want)), Option.some(next)] as const
+    const cursor = state.cursor
+    const request: PageRequest = cursor === undefined ?
+      { start: undefined, limit: want + 1, skip: state.skip } :
+      state.byDocid ?
+      { start: { key: cursor.key, docid: cursor.id }, limit: want + 1, skip: undefined } :
+      { start: undefined, limit: want + 1, skip: (options.skip ?? 0) + state.delivered }
+    return Effect.flatMap(options.fetch(request), (rows) => {
+      if (cursor !== undefined && state.byDocid && cursor.id !== undefined && rows.length > 0) {
+        const first = options.cursorOf(rows[0])
+        if (first.id !== cursor.id || !sameKey(first.key, cursor.key)) {
+          // the server ignored startkey_docid: page by skip instead (slower, but exact)
+          return step({ ...state, byDocid: false })
+        }
       }
-    )
-  })
+      if (rows.length <= want) return Effect.succeed([Chunk.unsafeFromArray(rows), Option.none<State>()] as const)
+      const nextState: State = {
+        cursor: options.cursorOf(rows[want]),
+        delivered: state.delivered + want,
+        byDocid: state.byDocid,
+        remaining: state.remaining - want,
+        skip: undefined
+      }
+      return Effect.succeed([Chunk.unsafeFromArray(rows.slice(0, want)), Option.some(nextState)] as const)
+    })
+  }
+  return Stream.paginateChunkEffect(initial, step)
 }
 
 /** Splits a list into consecutive pieces of at most `size` elements. */

@@ -1,0 +1,358 @@
+/**
+ * Mango `_find` and views: the queries shared by a database and by one of its partitions.
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as CouchError from "../CouchError.js"
+import type * as Database from "../Database.js"
+import type * as Mango from "../Mango.js"
+import * as MangoSchemas from "../Mango.js"
+import type * as View from "../View.js"
+import type { Codec } from "./codec.js"
+import * as Json from "./json.js"
+import * as Names from "./names.js"
+import * as Paging from "./paging.js"
+import * as Request from "./request.js"
+
+const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
+
+const FindAnswer = Schema.Struct({
+  docs: Schema.Array(Schema.Unknown),
+  bookmark: Schema.optional(Schema.String),
+  warning: Schema.optional(Schema.String),
+  execution_stats: Schema.optional(MangoSchemas.ExecutionStats)
+})
+
+const ViewAnswer = Schema.Struct({
+  total_rows: Schema.optional(Schema.Number),
+  offset: Schema.optional(Schema.NullOr(Schema.Number)),
+  rows: Schema.Array(Schema.Struct({
+    id: Schema.optional(Schema.NullOr(Schema.String)),
+    key: Schema.Unknown,
+    value: Schema.Unknown,
+    doc: Schema.optional(Schema.Unknown),
+    error: Schema.optional(Schema.String)
+  })),
+  update_seq: Schema.optional(Schema.Union(Schema.String, Schema.Number))
+})
+type ViewAnswer = typeof ViewAnswer.Type
+type WireRow = ViewAnswer["rows"][number]
+
+const MultiAnswer = Schema.Struct({ results: Schema.Array(ViewAnswer) })
+
+const boolParam = (value: boolean | undefined): string | undefined => value === undefined ? undefined : String(value)
+const jsonParam = (value: unknown): string | undefined => value === undefined ? undefined : JSON.stringify(value)
+
+/** The `_find` body of a query. */
+const findBody = <A>(query: Mango.FindQuery<A>) => ({
+  selector: query.selector,
+  fields: query.fields,
+  sort: query.sort,
+  limit: query.limit,
+  skip: query.skip,
+  use_index: query.useIndex,
+  r: query.r,
+  bookmark: query.bookmark,
+  update: query.update,
+  stable: query.stable,
+  execution_stats: query.executionStats,
+  conflicts: query.conflicts
+})
+
+/** The query string of a view query; `key` and ranges JSON-encoded. */
+const viewParams = (query: View.ViewQuery & Partial<View.ReduceQuery>, reduce: boolean | undefined) => ({
+  key: jsonParam(query.key),
+  startkey: jsonParam(query.startkey),
+  endkey: jsonParam(query.endkey),
+  startkey_docid: query.startkeyDocid,
+  endkey_docid: query.endkeyDocid,
+  inclusive_end: boolParam(query.inclusiveEnd),
+  descending: boolParam(query.descending),
+  limit: query.limit,
+  skip: query.skip,
+  include_docs: boolParam(query.includeDocs),
+  conflicts: boolParam(query.conflicts),
+  attachments: boolParam(query.attachments),
+  sorted: boolParam(query.sorted),
+  stable: boolParam(query.stable),
+  update: query.update === undefined ? undefined : String(query.update),
+  update_seq: boolParam(query.updateSeq),
+  group: boolParam(query.group),
+  group_level: query.groupLevel,
+  reduce: boolParam(reduce)
+})
+
+/** The JSON body of one query of `/queries`. */
+const viewQueryBody = (query: View.ViewQuery) => ({
+  key: query.key,
+  keys: query.keys,
+  startkey: query.startkey,
+  endkey: query.endkey,
+  startkey_docid: query.startkeyDocid,
+  endkey_docid: query.endkeyDocid,
+  inclusive_end: query.inclusiveEnd,
+  descending: query.descending,
+  limit: query.limit,
+  skip: query.skip,
+  include_docs: query.includeDocs,
+  conflicts: query.conflicts,
+  reduce: false
+})
+
+const designPath = (ddoc: string): string => encodeURIComponent(ddoc.replace(/^_design\//, ""))
+
+/** Decodes a value with an optional schema; a mismatch is a `ResponseDecodeError` of the request. */
+const decoderOf = <S extends Schema.Schema.AnyNoContext>(
+  schema: S | undefined,
+  describe: () => { readonly method: string; readonly url: string }
+) => {
+  if (schema === undefined) return (value: unknown) => Effect.succeed(value as Schema.Schema.Type<S>)
+  const decode = Schema.decodeUnknown(schema)
+  return (value: unknown): Effect.Effect<Schema.Schema.Type<S>, CouchError.ResponseDecodeError> =>
+    Effect.mapError(decode(value), (error) =>
+      new CouchError.ResponseDecodeError({
+        ...describe(),
+        status: 200,
+        description: ParseResult.TreeFormatter.formatErrorSync(error),
+        cause: error
+      }))
+}
+
+/** The query operations over `queryRoot` (the database, or one of its partitions). */
+export const make = <A, D>(
+  transport: Request.Transport,
+  queryRoot: string,
+  codec: Codec<A, D>
+): Database.Queries<A, D> => {
+  const find = (query: Mango.FindQuery<A>) =>
+    Effect.flatMap(Json.body(findBody(query), "query"), (body) =>
+      Request.json(transport, { method: "POST", path: `${queryRoot}/_find`, body }, FindAnswer, readErrors)).pipe(
+        Effect.flatMap((answer) =>
+          Effect.map(Effect.forEach(answer.docs, codec.decode), (docs): Mango.FindResult<A> => ({
+            docs,
+            bookmark: answer.bookmark,
+            warning: answer.warning,
+            executionStats: answer.execution_stats
+          }))
+        )
+      )
+
+  interface FindState {
+    readonly bookmark: string | undefined
+    readonly skip: number
+  }
+
+  const findStream = (query: Mango.FindQuery<A>): Stream.Stream<A, Database.ReadError | D> => {
+    const pageSize = query.limit ?? 100
+    return Stream.paginateChunkEffect<FindState, A, Database.ReadError | D, never>(
+      { bookmark: query.bookmark, skip: query.skip ?? 0 },
+      (state) =>
+        Effect.map(
+          find({
+            ...query,
+            limit: pageSize,
+            bookmark: state.bookmark,
+            // servers without bookmarks (the embedded test server) page by skip
+            skip: state.bookmark === undefined ? state.skip : undefined
+          }),
+          (result) => {
+            const docs = Chunk.unsafeFromArray(result.docs)
+            const more = result.docs.length >= pageSize && result.docs.length > 0 &&
+              (result.bookmark === undefined || result.bookmark !== state.bookmark)
+            return [
+              docs,
+              more ?
+                Option.some({ bookmark: result.bookmark, skip: state.skip + result.docs.length }) :
+                Option.none()
+            ] as const
+          }
+        )
+    )
+  }
+
+  const explain = (query: Mango.FindQuery<A>) =>
+    Effect.flatMap(Json.body(findBody(query), "query"), (body) =>
+      Request.json(
+        transport,
+        { method: "POST", path: `${queryRoot}/_explain`, body },
+        MangoSchemas.Explanation,
+        readErrors
+      ))
+
+  const viewPath = (ddoc: string, view: string) =>
+    `${queryRoot}/_design/${designPath(ddoc)}/_view/${encodeURIComponent(view)}`
+
+  const viewRequest = (
+    ddoc: string,
+    view: string,
+    query: View.ViewQuery & Partial<View.ReduceQuery>,
+    reduce: boolean | undefined
+  ): Request.Request => {
+    const { keys, ...rest } = query
+    const params = viewParams(rest, reduce)
+    return keys === undefined ?
+      { method: "GET", path: viewPath(ddoc, view), params } :
+      { method: "POST", path: viewPath(ddoc, view), params, body: Json.bodyUnchecked({ keys }) }
+  }
+
+  const viewAnswer = (request: Request.Request) =>
+    Effect.gen(function*() {
+      if (request.body === undefined && request.params !== undefined) {
+        // keys are user values: check they are JSON before sending
+        const problem = Json.jsonProblem(request.params)
+        if (problem !== undefined) {
+          return yield* Effect.fail(new CouchError.InvalidArgumentError({ argument: "view query", description: problem }))
+        }
+      }
+      return yield* Request.json(transport, request, ViewAnswer, readErrors)
+    })
+
+  const mapRows = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
+    request: Request.Request,
+    schemas: { readonly key?: KS | undefined; readonly value?: VS | undefined }
+  ) => {
+    const describe = () => ({ method: request.method, url: transport.baseUrl + request.path })
+    const key = decoderOf(schemas.key, describe)
+    const value = decoderOf(schemas.value, describe)
+    return (row: WireRow) =>
+      Effect.gen(function*() {
+        const result: View.ViewRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A> = {
+          id: row.id ?? "",
+          key: yield* key(row.key),
+          value: yield* value(row.value),
+          ...(row.doc === undefined ? {} : { doc: row.doc === null ? null : yield* codec.decode(row.doc) })
+        }
+        return result
+      })
+  }
+
+  const viewPage = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
+    ddoc: string,
+    view: string,
+    query: View.ViewQuery = {},
+    schemas: View.RowSchemas<KS, VS> = {}
+  ) => {
+    const request = viewRequest(ddoc, view, query, false)
+    return Effect.flatMap(viewAnswer(request), (answer) =>
+      Effect.map(
+        Effect.forEach(answer.rows.filter((row) => row.error === undefined), mapRows(request, schemas)),
+        (rows): View.ViewPage<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A> => ({
+          totalRows: answer.total_rows,
+          offset: answer.offset ?? undefined,
+          rows,
+          ...(answer.update_seq === undefined ? {} : { updateSeq: answer.update_seq })
+        })
+      ))
+  }
+
+  /** Turns `key` into an equal start and end, so that paging can move the start. */
+  const pageable = <Q extends View.ViewQuery>(query: Q): Q =>
+    query.key === undefined ? query : { ...query, key: undefined, startkey: query.key, endkey: query.key }
+
+  const view = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
+    ddoc: string,
+    name: string,
+    query: View.ViewQuery & View.PageOptions = {},
+    schemas: View.RowSchemas<KS, VS> = {}
+  ) => {
+    const pageSize = query.pageSize ?? 1000
+    if (query.keys !== undefined) {
+      const keys = query.keys
+      return Stream.fromIterable(Paging.chunksOf(keys, pageSize)).pipe(
+        Stream.mapEffect((keys) => viewPage(ddoc, name, { ...query, keys }, schemas)),
+        Stream.flatMap((page) => Stream.fromIterable(page.rows))
+      )
+    }
+    const base = pageable(query)
+    return Paging.byKey({
+      pageSize,
+      limit: query.limit,
+      skip: query.skip,
+      fetch: (page) =>
+        Effect.map(
+          viewPage(ddoc, name, {
+            ...base,
+            ...(page.start === undefined ? {} : { startkey: page.start.key, startkeyDocid: page.start.docid }),
+            limit: page.limit,
+            skip: page.skip
+          }, schemas),
+          (result) => result.rows
+        ),
+      cursorOf: (row) => ({ key: row.key, id: row.id })
+    })
+  }
+
+  const reduce = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
+    ddoc: string,
+    name: string,
+    query: View.ReduceQuery & View.PageOptions = {},
+    schemas: View.RowSchemas<KS, VS> = {}
+  ): Stream.Stream<View.ReduceRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>>, Database.ReadError> => {
+    const fetch = (q: View.ReduceQuery) => {
+      const request = viewRequest(ddoc, name, q, true)
+      const describe = () => ({ method: request.method, url: transport.baseUrl + request.path })
+      const key = decoderOf(schemas.key, describe)
+      const value = decoderOf(schemas.value, describe)
+      return Effect.flatMap(viewAnswer(request), (answer) =>
+        Effect.forEach(answer.rows, (row) =>
+          Effect.all({ key: key(row.key), value: value(row.value) })))
+    }
+    const grouped = query.group === true || query.groupLevel !== undefined
+    if (!grouped || query.keys !== undefined) return Stream.flatMap(Stream.fromEffect(fetch(query)), Stream.fromIterable)
+    // grouped keys are unique: page by key alone
+    const base = pageable(query)
+    return Paging.byKey({
+      pageSize: query.pageSize ?? 1000,
+      limit: query.limit,
+      skip: query.skip,
+      fetch: (page) =>
+        fetch({
+          ...base,
+          ...(page.start === undefined ? {} : { startkey: page.start.key }),
+          limit: page.limit,
+          skip: page.skip
+        }),
+      cursorOf: (row) => ({ key: row.key, id: undefined })
+    })
+  }
+
+  const viewQueries = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
+    ddoc: string,
+    name: string,
+    queries: ReadonlyArray<View.ViewQuery>,
+    schemas: View.RowSchemas<KS, VS> = {}
+  ) =>
+    Effect.gen(function*() {
+      const body = yield* Json.body({ queries: queries.map(viewQueryBody) }, "view queries")
+      const request: Request.Request = { method: "POST", path: `${viewPath(ddoc, name)}/queries`, body }
+      const answer = yield* Request.json(transport, request, MultiAnswer, readErrors)
+      const toRow = mapRows(request, schemas)
+      return yield* Effect.forEach(answer.results, (result) =>
+        Effect.map(
+          Effect.forEach(result.rows.filter((row) => row.error === undefined), toRow),
+          (rows): View.ViewPage<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A> => ({
+            totalRows: result.total_rows,
+            offset: result.offset ?? undefined,
+            rows
+          })
+        ))
+    })
+
+  return { find, findStream, explain, view, viewPage, reduce, viewQueries }
+}
+
+/** Why a partition key is invalid, or `undefined` when it is valid. */
+export const partitionProblem = (partition: string): string | undefined =>
+  partition.length === 0 ?
+    "a partition key cannot be empty" :
+    partition.startsWith("_") ?
+    `${JSON.stringify(partition)}: a partition key cannot start with _` :
+    partition.includes(":") ?
+    `${JSON.stringify(partition)}: a partition key cannot contain :` :
+    !Names.isWellFormed(partition) ?
+    `${JSON.stringify(partition)} holds a lone surrogate` :
+    undefined
