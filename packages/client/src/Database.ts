@@ -11,6 +11,7 @@ import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
+import type * as Changes from "./Changes.js"
 import type * as CouchError from "./CouchError.js"
 import type * as Document from "./Document.js"
 import type * as Mango from "./Mango.js"
@@ -372,6 +373,18 @@ export interface Partition<A, D> extends Queries<A, D> {
  * @category models
  */
 export interface Documents<A, D> extends Queries<A, D> {
+  /**
+   * `_changes` as a stream of changes, then the feed's last sequence. `normal` feeds are read in pages (constant
+   * memory); `continuous` and `eventsource` feeds are parsed as they arrive, heartbeats skipped.
+   */
+  readonly changes: (options?: Changes.ChangesOptions) => Stream.Stream<Changes.ChangeEvent<A>, ReadError | D>
+  /**
+   * A follower: a continuous feed that never ends on its own. When the connection drops, times out (no change
+   * and no heartbeat) or the server restarts, it reconnects from the last sequence it delivered, as the schedule
+   * allows. It fails only on errors retrying cannot cure (400, 401, 403, 404: a deleted database, lost
+   * credentials). Delivery is at least once.
+   */
+  readonly follow: (options?: Changes.FollowOptions) => Effect.Effect<Changes.Follower<A, ReadError | D>>
   /**
    * A partition of a partitioned database. The key is checked first (not empty, no leading `_`, no `:`): a bad
    * one is `InvalidArgumentError`, and no request is sent.

@@ -13,6 +13,7 @@ import * as View from "../View.js"
 import { type Codec, either, idOf, typed, untyped } from "./codec.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
+import * as ChangesImpl from "./changes.js"
 import * as Paging from "./paging.js"
 import * as Query from "./query.js"
 import * as Request from "./request.js"
@@ -274,6 +275,7 @@ const documents = <A, D>(
 
   const service: Database.Documents<A, D> = {
     ...Query.make(transport, root, codec),
+    ...ChangesImpl.make(transport, root, codec),
     partition: (partition) => {
       const problem = Query.partitionProblem(partition)
       if (problem !== undefined) {

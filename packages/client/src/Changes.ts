@@ -1,0 +1,174 @@
+/**
+ * The changes feed (`_changes`) as a Stream, and a follower that resumes after faults.
+ *
+ * Sequences are opaque: never parsed or compared, only passed back as `since`. Delivery is at least once: a feed
+ * resumed from a checkpoint can repeat changes the consumer already saw, so handle each change idempotently.
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
+import type * as Stream from "effect/Stream"
+import type * as Database from "./Database.js"
+
+/**
+ * Which changes to deliver: by document id (sent by POST), by Mango selector (POST), design documents only, the
+ * documents a view's map function emits for, or a design document's filter function with its query parameters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChangesFilter =
+  | { readonly _tag: "DocIds"; readonly docIds: ReadonlyArray<string> }
+  | { readonly _tag: "Selector"; readonly selector: Readonly<Record<string, unknown>> }
+  | { readonly _tag: "Design" }
+  | { readonly _tag: "View"; readonly designDoc: string; readonly view: string }
+  | {
+    readonly _tag: "Function"
+    readonly designDoc: string
+    readonly name: string
+    readonly params?: Readonly<Record<string, string>> | undefined
+  }
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const docIds = (ids: ReadonlyArray<string>): ChangesFilter => ({ _tag: "DocIds", docIds: ids })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const selector = (selector: Readonly<Record<string, unknown>>): ChangesFilter => ({
+  _tag: "Selector",
+  selector
+})
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const design: ChangesFilter = { _tag: "Design" }
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const view = (designDoc: string, view: string): ChangesFilter => ({ _tag: "View", designDoc, view })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const filterFunction = (
+  designDoc: string,
+  name: string,
+  params?: Readonly<Record<string, string>>
+): ChangesFilter => ({ _tag: "Function", designDoc, name, params })
+
+/**
+ * Options of `changes`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChangesOptions {
+  /**
+   * `normal` (default: read in pages of `pageSize`, constant memory), `longpoll` (wait for the next change),
+   * `continuous` (one change a line, as they happen) or `eventsource` (Server-Sent Events).
+   */
+  readonly feed?: "normal" | "longpoll" | "continuous" | "eventsource" | undefined
+  /** Start after this sequence; `"now"` for changes from now on. */
+  readonly since?: Database.Sequence | "now" | undefined
+  /** At most this many changes. */
+  readonly limit?: number | undefined
+  readonly descending?: boolean | undefined
+  /** Include each changed document (decoded with the schema of a typed database; not for deletions). */
+  readonly includeDocs?: boolean | undefined
+  readonly conflicts?: boolean | undefined
+  readonly attachments?: boolean | undefined
+  /** `main_only` (default) or `all_docs` (every leaf revision). */
+  readonly style?: "main_only" | "all_docs" | undefined
+  /** Compute the sequence only every N changes (faster on clusters). */
+  readonly seqInterval?: number | undefined
+  /** Ask the server to send a blank line this often while idle (continuous and eventsource feeds). */
+  readonly heartbeat?: Duration.DurationInput | undefined
+  /** How long the server waits for a change before ending the feed (longpoll, continuous). */
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly filter?: ChangesFilter | undefined
+  /** Changes per request of the `normal` feed (default 1000). */
+  readonly pageSize?: number | undefined
+}
+
+/**
+ * One change: the document's id, the sequence, the changed revisions, whether it is a deletion, and the
+ * document when asked for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Change<A> {
+  readonly _tag: "Change"
+  readonly id: string
+  readonly seq: Database.Sequence
+  readonly changes: ReadonlyArray<{ readonly rev: string }>
+  readonly deleted: boolean
+  readonly doc?: A | undefined
+}
+
+/**
+ * The end of a feed: the last sequence, to pass back as `since`, and how many changes are still pending.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LastSeq {
+  readonly _tag: "LastSeq"
+  readonly lastSeq: Database.Sequence
+  readonly pending: number | undefined
+}
+
+/**
+ * What a changes stream delivers: changes, then (when the feed ends) its last sequence.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChangeEvent<A> = Change<A> | LastSeq
+
+/**
+ * Options of `follow`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FollowOptions extends Omit<ChangesOptions, "feed" | "limit" | "descending" | "pageSize"> {
+  /**
+   * How to wait between reconnections after a transport failure, a server error or a timeout (default:
+   * exponential from 100 ms, capped at 10 s, jittered, forever).
+   */
+  readonly schedule?: Schedule.Schedule<unknown> | undefined
+  /** How long the feed may stay silent (no change, no heartbeat) before it counts as dropped (default: 3 heartbeats, or 90 s). */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long one connection is kept before the follower reconnects from its checkpoint (default 60 s). A
+   * heartbeat keeps a feed open even when its database is deleted or the credentials are revoked on some
+   * servers: reconnecting regularly notices that.
+   */
+  readonly reconnectAfter?: Duration.DurationInput | undefined
+}
+
+/**
+ * A follower: a never-ending stream of changes that reconnects from its checkpoint, and that checkpoint.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Follower<A, E> {
+  /** The changes, at least once, in feed order; fails only with an error that retrying cannot cure. */
+  readonly changes: Stream.Stream<Change<A>, E>
+  /** The sequence of the last change delivered (or `since`): persist it to resume later. */
+  readonly checkpoint: Effect.Effect<Database.Sequence | "now" | undefined>
+}

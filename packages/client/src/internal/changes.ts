@@ -1,0 +1,276 @@
+/**
+ * The changes feed: normal (paged), longpoll, continuous (NDJSON) and eventsource (SSE) feeds parsed
+ * incrementally, and the follower that reconnects from its checkpoint.
+ */
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type * as Changes from "../Changes.js"
+import * as CouchError from "../CouchError.js"
+import * as Database from "../Database.js"
+import type { Codec } from "./codec.js"
+import * as Json from "./json.js"
+import * as Request from "./request.js"
+
+const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
+
+const ChangeRow = Schema.Struct({
+  seq: Database.Sequence,
+  id: Schema.String,
+  changes: Schema.Array(Schema.Struct({ rev: Schema.String })),
+  deleted: Schema.optional(Schema.Boolean),
+  doc: Schema.optional(Schema.Unknown)
+})
+const LastSeqLine = Schema.Struct({ last_seq: Database.Sequence, pending: Schema.optional(Schema.Number) })
+const FeedLine = Schema.Union(LastSeqLine, ChangeRow)
+const decodeLine = Schema.decodeUnknownEither(FeedLine)
+const NormalAnswer = Schema.Struct({
+  results: Schema.Array(ChangeRow),
+  last_seq: Database.Sequence,
+  pending: Schema.optional(Schema.Number)
+})
+
+const millis = (duration: Duration.DurationInput | undefined) =>
+  duration === undefined ? undefined : Math.max(0, Math.round(Duration.toMillis(duration)))
+
+/** The request of a feed: filters that carry a list or a selector go by POST. */
+const feedRequest = (
+  root: string,
+  options: Changes.ChangesOptions,
+  feed: string,
+  since: Database.Sequence | "now" | undefined,
+  limit: number | undefined
+): Request.Request => {
+  const filter = options.filter
+  const params: Record<string, string | number | undefined> = {
+    feed,
+    since: since === undefined ? undefined : String(since),
+    limit,
+    descending: options.descending === undefined ? undefined : String(options.descending),
+    include_docs: options.includeDocs === undefined ? undefined : String(options.includeDocs),
+    conflicts: options.conflicts === undefined ? undefined : String(options.conflicts),
+    attachments: options.attachments === undefined ? undefined : String(options.attachments),
+    style: options.style,
+    seq_interval: options.seqInterval,
+    heartbeat: millis(options.heartbeat),
+    timeout: millis(options.timeout)
+  }
+  const path = `${root}/_changes`
+  switch (filter?._tag) {
+    case undefined:
+      return { method: "GET", path, params }
+    case "DocIds":
+      return { method: "POST", path, params: { ...params, filter: "_doc_ids" }, body: Json.bodyUnchecked({ doc_ids: filter.docIds }) }
+    case "Selector":
+      return { method: "POST", path, params: { ...params, filter: "_selector" }, body: Json.bodyUnchecked({ selector: filter.selector }) }
+    case "Design":
+      return { method: "GET", path, params: { ...params, filter: "_design" } }
+    case "View":
+      return {
+        method: "GET",
+        path,
+        params: { ...params, filter: "_view", view: `${filter.designDoc.replace(/^_design\//, "")}/${filter.view}` }
+      }
+    case "Function":
+      return {
+        method: "GET",
+        path,
+        params: { ...filter.params, ...params, filter: `${filter.designDoc.replace(/^_design\//, "")}/${filter.name}` }
+      }
+  }
+}
+
+const decodeFailure = (transport: Request.Transport, request: Request.Request, description: string) =>
+  new CouchError.ResponseDecodeError({
+    method: request.method,
+    url: transport.baseUrl + request.path,
+    status: 200,
+    description
+  })
+
+/** The feed's changes, decoding documents with the codec (deletions keep no document). */
+const toChange = <A, D>(codec: Codec<A, D>) =>
+(row: typeof ChangeRow.Type): Effect.Effect<Changes.Change<A>, D> => {
+  const change: Changes.Change<A> = {
+    _tag: "Change",
+    id: row.id,
+    seq: row.seq,
+    changes: row.changes,
+    deleted: row.deleted === true
+  }
+  return row.doc === undefined || row.doc === null || row.deleted === true ?
+    Effect.succeed(change) :
+    Effect.map(codec.decode(row.doc), (doc) => ({ ...change, doc }))
+}
+
+/** Splits a continuous feed into its JSON lines; blank lines are heartbeats. */
+const continuousLines = <E>(body: Stream.Stream<Uint8Array, E>) =>
+  body.pipe(Stream.decodeText(), Stream.splitLines, Stream.filter((line) => line.trim() !== ""))
+
+/** Parses Server-Sent Events into the JSON of their `data` (heartbeat events have none worth keeping). */
+const eventSourceData = <E>(body: Stream.Stream<Uint8Array, E>) =>
+  body.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.mapAccum({ data: [] as Array<string>, event: "" }, (state, line) => {
+      if (line === "") {
+        const event = state.event === "" || state.event === "message" ? state.data.join("\n") : ""
+        return [{ data: [], event: "" }, event === "" ? Option.none<string>() : Option.some(event)]
+      }
+      if (line.startsWith("data:")) {
+        return [{ ...state, data: [...state.data, line.slice(5).replace(/^ /, "")] }, Option.none<string>()]
+      }
+      if (line.startsWith("event:")) return [{ ...state, event: line.slice(6).trim() }, Option.none<string>()]
+      return [state, Option.none<string>()]
+    }),
+    Stream.filterMap((data) => data)
+  )
+
+/** The changes operations of a database. */
+export const make = <A, D>(transport: Request.Transport, root: string, codec: Codec<A, D>) => {
+  const decodeChange = toChange(codec)
+
+  const streamed = (
+    options: Changes.ChangesOptions,
+    feed: "continuous" | "eventsource",
+    since: Database.Sequence | "now" | undefined,
+    idleTimeout: Duration.DurationInput | undefined
+  ): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
+    const request = feedRequest(root, options, feed, since, options.limit)
+    return Stream.unwrap(
+      Request.execute(transport, { ...request, timeout: undefined }, readErrors, (response) =>
+        Effect.succeed(response.stream))
+    ).pipe(
+      Stream.mapError((error) =>
+        error._tag === "ResponseError" ?
+          decodeFailure(transport, request, `the feed broke off: ${error.description ?? error.reason}`) :
+          error
+      ),
+      (bytes) =>
+        idleTimeout === undefined ? bytes : Stream.timeoutFail(bytes, () =>
+          new CouchError.TransportError({
+            method: request.method,
+            url: transport.baseUrl + request.path,
+            reason: "timeout",
+            description: "the feed sent neither a change nor a heartbeat in time"
+          }), idleTimeout),
+      (bytes) => feed === "continuous" ? continuousLines(bytes) : eventSourceData(bytes),
+      Stream.mapEffect((text): Effect.Effect<Changes.ChangeEvent<A>, CouchError.ResponseDecodeError | D> => {
+        let json: unknown
+        try {
+          json = JSON.parse(text)
+        } catch {
+          return Effect.fail(decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
+        }
+        const line = decodeLine(json)
+        if (line._tag === "Left") return Effect.fail(decodeFailure(transport, request, String(line.left)))
+        return "last_seq" in line.right ?
+          Effect.succeed({ _tag: "LastSeq", lastSeq: line.right.last_seq, pending: line.right.pending }) :
+          decodeChange(line.right)
+      }),
+      Stream.takeUntil((event) => event._tag === "LastSeq")
+    )
+  }
+
+  const once = (
+    options: Changes.ChangesOptions,
+    feed: "normal" | "longpoll",
+    since: Database.Sequence | "now" | undefined,
+    limit: number | undefined
+  ) => {
+    const request = feedRequest(root, options, feed, since, limit)
+    // a longpoll waits for a change: the session's request timeout does not apply
+    return Request.json(transport, feed === "longpoll" ? { ...request, timeout: Duration.infinity } : request, NormalAnswer, readErrors).pipe(
+      Effect.flatMap((answer) =>
+        Effect.map(Effect.forEach(answer.results, decodeChange), (changes) => ({ answer, changes }))
+      )
+    )
+  }
+
+  interface PageState {
+    readonly since: Database.Sequence | "now" | undefined
+    readonly remaining: number
+  }
+
+  const paged = (options: Changes.ChangesOptions): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
+    const pageSize = Math.max(1, options.pageSize ?? 1000)
+    if (options.descending === true) {
+      return Stream.flatMap(Stream.fromEffect(once(options, "normal", options.since, options.limit)), ({ answer, changes }) =>
+        Stream.fromIterable<Changes.ChangeEvent<A>>([
+          ...changes,
+          { _tag: "LastSeq", lastSeq: answer.last_seq, pending: answer.pending }
+        ]))
+    }
+    return Stream.paginateChunkEffect<PageState, Changes.ChangeEvent<A>, Database.ReadError | D, never>(
+      { since: options.since, remaining: options.limit ?? Infinity },
+      (state) => {
+        const want = Math.min(pageSize, state.remaining)
+        return Effect.map(once(options, "normal", state.since, want), ({ answer, changes }) => {
+          const done = changes.length < want || state.remaining - changes.length <= 0
+          const events: Array<Changes.ChangeEvent<A>> = done ?
+            [...changes, { _tag: "LastSeq", lastSeq: answer.last_seq, pending: answer.pending }] :
+            changes
+          return [
+            Chunk.unsafeFromArray(events),
+            done ? Option.none() : Option.some({ since: answer.last_seq, remaining: state.remaining - changes.length })
+          ] as const
+        })
+      }
+    )
+  }
+
+  const changes = (options: Changes.ChangesOptions = {}): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
+    switch (options.feed ?? "normal") {
+      case "normal":
+        return paged(options)
+      case "longpoll":
+        return Stream.flatMap(Stream.fromEffect(once(options, "longpoll", options.since, options.limit)), ({ answer, changes }) =>
+          Stream.fromIterable<Changes.ChangeEvent<A>>([
+            ...changes,
+            { _tag: "LastSeq", lastSeq: answer.last_seq, pending: answer.pending }
+          ]))
+      case "continuous":
+        return streamed(options, "continuous", options.since, undefined)
+      case "eventsource":
+        return streamed(options, "eventsource", options.since, undefined)
+    }
+  }
+
+  const defaultFollowSchedule = Schedule.exponential("100 millis").pipe(
+    Schedule.either(Schedule.spaced("10 seconds")),
+    Schedule.jittered
+  )
+
+  /** Errors after which reconnecting can help: no answer, a server failure, a rate limit, a broken feed. */
+  const retryable = (error: unknown) =>
+    error instanceof CouchError.TransportError || error instanceof CouchError.ServerError ||
+    error instanceof CouchError.TooManyRequestsError || error instanceof CouchError.ResponseDecodeError
+
+  const follow = (
+    options: Changes.FollowOptions = {}
+  ): Effect.Effect<Changes.Follower<A, Database.ReadError | D>> =>
+    Effect.map(Ref.make<Database.Sequence | "now" | undefined>(options.since), (checkpoint) => {
+      const heartbeat = options.heartbeat ?? "30 seconds"
+      const idleTimeout = options.idleTimeout ?? Duration.times(Duration.decode(heartbeat), 3)
+      const connection = Stream.unwrap(
+        Effect.map(Ref.get(checkpoint), (since) => streamed({ ...options, heartbeat }, "continuous", since, idleTimeout))
+      ).pipe(
+        Stream.interruptAfter(options.reconnectAfter ?? "60 seconds"),
+        Stream.tap((event) => Ref.set(checkpoint, event._tag === "Change" ? event.seq : event.lastSeq)),
+        Stream.filter((event): event is Changes.Change<A> => event._tag === "Change")
+      )
+      const changes = connection.pipe(
+        // a feed that ends (server timeout) is resumed at once; one that fails, after the schedule's delay
+        Stream.repeat(Schedule.forever),
+        Stream.retry(Schedule.whileInput(options.schedule ?? defaultFollowSchedule, retryable))
+      )
+      return { changes, checkpoint: Ref.get(checkpoint) }
+    })
+
+  return { changes, follow }
+}

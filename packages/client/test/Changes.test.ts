@@ -1,0 +1,185 @@
+import { CouchTestServer } from "@effect-couch/testing"
+import { assert, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { Changes, CouchAuth, CouchError, CouchSession } from "../src/index.js"
+import { proxy } from "./proxy.js"
+import { TestLive, testDatabase } from "./support.js"
+
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const ids = (events: ReadonlyArray<Changes.ChangeEvent<unknown>>) =>
+  events.flatMap((event) => event._tag === "Change" ? [event.id] : [])
+
+const Item = Schema.Struct({ _id: Schema.String, _rev: Schema.optional(Schema.String), n: Schema.Number })
+
+layer(TestLive, { excludeTestServices: true })("changes", (it) => {
+  it.scoped("a normal feed is read in pages, then gives its last sequence to resume from", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("changes")
+      yield* db.bulkDocs(Array.from({ length: 25 }, (_, i) => ({ _id: `d${String(i).padStart(2, "0")}`, n: i })))
+      const events = yield* collect(db.changes({ pageSize: 7 }))
+      assert.strictEqual(ids(events).length, 25)
+      assert.strictEqual(new Set(ids(events)).size, 25)
+      const last = events[events.length - 1]
+      assert.strictEqual(last._tag, "LastSeq")
+      if (last._tag !== "LastSeq") return
+      const none = yield* collect(db.changes({ since: last.lastSeq }))
+      assert.deepStrictEqual(ids(none), [])
+      yield* db.put({ _id: "later", n: 99 })
+      assert.deepStrictEqual(ids(yield* collect(db.changes({ since: last.lastSeq }))), ["later"])
+      assert.strictEqual(ids(yield* collect(db.changes({ limit: 10, pageSize: 4 }))).length, 10)
+    }))
+
+  it.scoped("includeDocs decodes documents with the schema; deletions carry no document", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("changes")
+      const items = db.withSchema(Item)
+      const a = yield* items.put({ _id: "a", n: 1 })
+      yield* items.put({ _id: "b", n: 2 })
+      yield* db.remove("a", a.rev)
+      const events = yield* collect(items.changes({ includeDocs: true }))
+      const changes = events.filter((event): event is Changes.Change<typeof Item.Type> => event._tag === "Change")
+      const byId = new Map(changes.map((change) => [change.id, change]))
+      assert.isTrue(byId.get("a")?.deleted)
+      assert.isUndefined(byId.get("a")?.doc)
+      assert.strictEqual(byId.get("b")?.doc?.n, 2)
+    }))
+
+  it.scoped("a longpoll feed from now waits for the next change", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("changes")
+      yield* db.put({ _id: "before" })
+      const fiber = yield* Effect.fork(collect(db.changes({ feed: "longpoll", since: "now", timeout: "10 seconds" })))
+      yield* Effect.sleep("300 millis")
+      yield* db.put({ _id: "after" })
+      const events = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(ids(events), ["after"])
+    }))
+
+  it.scoped("a continuous feed delivers changes as they happen and ends with its last sequence", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const db = yield* testDatabase("changes")
+      yield* db.put({ _id: "first" })
+      const seen = yield* collect(db.changes({ feed: "continuous", limit: 3, heartbeat: "100 millis" }).pipe(
+        Stream.tap((event) => event._tag === "Change" && event.id === "first" ? db.put({ _id: "second" }) : Effect.void),
+        Stream.tap((event) => event._tag === "Change" && event.id === "second" ? db.put({ _id: "third" }) : Effect.void)
+      ))
+      assert.deepStrictEqual(ids(seen), ["first", "second", "third"])
+      if (server.capabilities.lastSeqLine) assert.strictEqual(seen[seen.length - 1]._tag, "LastSeq")
+      if (server.capabilities.changesTimeout) {
+        const ended = yield* collect(db.changes({ feed: "continuous", since: "now", timeout: "200 millis" }))
+        assert.deepStrictEqual(ids(ended), [])
+      }
+    }))
+
+  it.scoped("an eventsource feed is parsed from Server-Sent Events", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.eventsource) return
+      const db = yield* testDatabase("changes")
+      yield* db.bulkDocs([{ _id: "x" }, { _id: "y" }])
+      const events = yield* collect(db.changes({ feed: "eventsource", heartbeat: "100 millis" }).pipe(Stream.take(2)))
+      assert.deepStrictEqual(ids(events).sort(), ["x", "y"])
+    }))
+
+  it.scoped("filters: doc ids, selector, design documents, a view, a filter function with parameters", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("changes")
+      yield* db.bulkDocs([
+        { _id: "a", kind: "fruit" },
+        { _id: "b", kind: "veg" },
+        { _id: "c", kind: "fruit" },
+        {
+          _id: "_design/f",
+          views: { fruit: { map: "function (doc) { if (doc.kind === 'fruit') emit(doc._id) }" } },
+          filters: { kind: "function (doc, req) { return doc.kind === req.query.kind }" }
+        }
+      ])
+      const filtered = (filter: Changes.ChangesFilter) => Effect.map(collect(db.changes({ filter })), (events) => ids(events).sort())
+      assert.deepStrictEqual(yield* filtered(Changes.docIds(["c", "b"])), ["b", "c"])
+      assert.deepStrictEqual(yield* filtered(Changes.selector({ kind: "veg" })), ["b"])
+      assert.deepStrictEqual(yield* filtered(Changes.design), ["_design/f"])
+      assert.deepStrictEqual(yield* filtered(Changes.view("f", "fruit")), ["a", "c"])
+      assert.deepStrictEqual(yield* filtered(Changes.filterFunction("f", "kind", { kind: "veg" })), ["b"])
+      const missing = yield* Effect.either(collect(db.changes({ filter: Changes.filterFunction("nope", "x") })))
+      assert.instanceOf(Either.isLeft(missing) ? missing.left : undefined, CouchError.NotFoundError)
+    }))
+})
+
+layer(TestLive, { excludeTestServices: true })("follow", (it) => {
+  const sessionThrough = (url: string) =>
+    Effect.flatMap(CouchTestServer.CouchTestServer, (server) =>
+      CouchSession.make({ url, auth: CouchAuth.basic(server.admin.username, server.admin.password) }))
+
+  it.scoped("a follower sees every document written while its connection is cut again and again", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const db = yield* testDatabase("follow")
+      const cutter = yield* proxy(server.url)
+      const viaProxy = yield* (yield* sessionThrough(cutter.url)).use(db.name)
+      const total = 60
+      const follower = yield* viaProxy.follow({
+        heartbeat: "200 millis",
+        schedule: Schedule.spaced("20 millis")
+      })
+      const seen = new Set<string>()
+      const consumer = yield* follower.changes.pipe(
+        Stream.tap((change) => Effect.sync(() => seen.add(change.id))),
+        Stream.takeUntil(() => seen.size >= total),
+        Stream.runDrain,
+        Effect.fork
+      )
+      let cuts = 0
+      for (let i = 0; i < total; i++) {
+        yield* db.put({ _id: `doc-${i}` })
+        if (i % 10 === 5) {
+          cuts += (yield* cutter.cut) > 0 ? 1 : 0
+          yield* Effect.sleep("30 millis")
+        }
+      }
+      yield* Fiber.join(consumer).pipe(Effect.timeout("20 seconds"))
+      assert.strictEqual(seen.size, total)
+      assert.isTrue(cuts >= 3, `connections cut: ${cuts}`)
+      assert.isDefined(yield* follower.checkpoint)
+    }))
+
+  it.scoped("a follower of a deleted database stops with NotFoundError", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("follow")
+      yield* db.put({ _id: "x" })
+      const follower = yield* db.follow({
+        heartbeat: "100 millis",
+        schedule: Schedule.spaced("20 millis"),
+        reconnectAfter: "300 millis"
+      })
+      const fiber = yield* Effect.fork(Stream.runDrain(follower.changes))
+      yield* Effect.sleep("200 millis")
+      yield* db.delete
+      const result = yield* Fiber.join(fiber).pipe(Effect.either, Effect.timeout("10 seconds"))
+      assert.instanceOf(Either.isLeft(result) ? result.left : undefined, CouchError.NotFoundError)
+    }))
+
+  it.scoped("interrupting the consumer closes the feed's connection", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const db = yield* testDatabase("follow")
+      const watcher = yield* proxy(server.url)
+      const viaProxy = yield* (yield* sessionThrough(watcher.url)).use(db.name)
+      const fiber = yield* Effect.fork(Stream.runDrain(viaProxy.changes({ feed: "continuous", heartbeat: "100 millis" })))
+      yield* Effect.sleep("300 millis")
+      assert.isTrue((yield* watcher.open) >= 1)
+      yield* Fiber.interrupt(fiber)
+      const closed = yield* watcher.open.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (open) => open === 0 }),
+        Effect.timeout("5 seconds"),
+        Effect.either
+      )
+      assert.isTrue(Either.isRight(closed), "the connection stayed open")
+    }))
+})

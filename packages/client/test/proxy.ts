@@ -1,0 +1,56 @@
+import * as Effect from "effect/Effect"
+import * as Net from "node:net"
+
+/** A TCP proxy on 127.0.0.1 in front of a server, that can cut every connection it carries. */
+export interface Proxy {
+  /** The proxy's base URL (same scheme and path as the target). */
+  readonly url: string
+  /** Destroys every open connection, both sides. */
+  readonly cut: Effect.Effect<number>
+  /** How many connections are open now. */
+  readonly open: Effect.Effect<number>
+}
+
+/** Starts a proxy for the server at `target` for the life of the scope. */
+export const proxy = (target: string) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly server: Net.Server; readonly sockets: Set<Net.Socket>; readonly url: string }>((resume) => {
+      const upstream = new URL(target)
+      const sockets = new Set<Net.Socket>()
+      const server = Net.createServer((client) => {
+        const remote = Net.connect(Number(upstream.port), upstream.hostname)
+        sockets.add(client)
+        sockets.add(remote)
+        const close = () => {
+          sockets.delete(client)
+          sockets.delete(remote)
+          client.destroy()
+          remote.destroy()
+        }
+        client.on("error", close).on("close", close)
+        remote.on("error", close).on("close", close)
+        client.pipe(remote)
+        remote.pipe(client)
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address() as Net.AddressInfo
+        const url = new URL(target)
+        url.port = String(address.port)
+        url.hostname = "127.0.0.1"
+        resume(Effect.succeed({ server, sockets, url: url.href.replace(/\/$/, "") }))
+      })
+    }),
+    ({ server, sockets }) =>
+      Effect.async<void>((resume) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map(({ sockets, url }): Proxy => ({
+    url,
+    cut: Effect.sync(() => {
+      const count = sockets.size
+      for (const socket of [...sockets]) socket.destroy()
+      return count
+    }),
+    open: Effect.sync(() => [...sockets].filter((socket) => !socket.destroyed).length / 2)
+  })))
