@@ -23,7 +23,8 @@ export type TypeId = typeof TypeId
 
 /**
  * The context every error answered by the server carries: the request (method and URL, never credentials), the
- * HTTP status, CouchDB's `error` and `reason`, and the `X-Couch-Request-ID` header when the server sent one.
+ * HTTP status, CouchDB's `error` and `reason`, the `X-Couch-Request-ID` header when the server sent one, and
+ * `Retry-After` (in milliseconds) when it asked the client to wait.
  *
  * @since 0.1.0
  * @category models
@@ -34,7 +35,8 @@ export const ResponseErrorFields = {
   status: Schema.Number,
   error: Schema.optional(Schema.String),
   reason: Schema.optional(Schema.String),
-  requestId: Schema.optional(Schema.String)
+  requestId: Schema.optional(Schema.String),
+  retryAfter: Schema.optional(Schema.Number)
 }
 
 /**
@@ -50,6 +52,8 @@ export interface ResponseErrorContext {
   readonly error?: string | undefined
   readonly reason?: string | undefined
   readonly requestId?: string | undefined
+  /** The server's `Retry-After`, in milliseconds (429, 503). */
+  readonly retryAfter?: number | undefined
 }
 
 const describeResponse = (self: ResponseErrorContext): string => {

@@ -29,6 +29,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Schedule from "effect/Schedule"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -37,6 +38,7 @@ import type * as CouchError from "./CouchError.js"
 import type * as Database from "./Database.js"
 import type * as Document from "./Document.js"
 import * as internal from "./internal/session.js"
+import type * as Replication from "./Replication.js"
 
 /**
  * How to reach and authenticate to a server.
@@ -54,7 +56,17 @@ export interface Options {
   readonly auth?: CouchAuth.CouchAuth | undefined
   /** The default time a request may take before it fails with a `TransportError` (reason `timeout`). */
   readonly timeout?: Duration.DurationInput | undefined
-  /** Anything else to do to the configured client (retries, tracing, headers); applied last. */
+  /**
+   * How to retry idempotent requests (GET, HEAD, writes that carry their revision, read-only POSTs such as
+   * `_find`, `_bulk_get`, view `keys`) after a transport failure, 429, 500 or 502-504; a server's `Retry-After`
+   * stretches the wait. Default: exponential from 100 ms, capped at 2 s, jittered, 3 retries. `false`: never.
+   * `POST /{db}` and `_bulk_docs` are never retried, nor 401, 403, 404, 409 or 412.
+   */
+  readonly retry?:
+    | Schedule.Schedule<unknown, CouchError.TransportError | CouchError.TooManyRequestsError | CouchError.ServerError>
+    | false
+    | undefined
+  /** Anything else to do to the configured client (tracing, headers, a proxy); applied first. */
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
 }
 

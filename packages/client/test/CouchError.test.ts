@@ -9,7 +9,7 @@ import { type Answer, fakeClient, json } from "./fake.js"
 const withServer = (answer: () => Answer) => {
   const fake = fakeClient(answer)
   const run = <A, E>(f: (session: CouchSession.Service) => Effect.Effect<A, E>) =>
-    Effect.scoped(Effect.flatMap(CouchSession.make({ url: "http://couch.test:5984" }), f)).pipe(
+    Effect.scoped(Effect.flatMap(CouchSession.make({ url: "http://couch.test:5984", retry: false }), f)).pipe(
       Effect.provide(fake.layer),
       Effect.either
     )

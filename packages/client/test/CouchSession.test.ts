@@ -236,14 +236,16 @@ describe("secrets", () => {
           const fake = fakeClient(answer)
           for (const auth of [CouchAuth.basic("u", password), CouchAuth.cookie("u", password)]) {
             const result = yield* Effect.scoped(
-              Effect.flatMap(CouchSession.make({ url: "http://couch.test", auth }), (couch) =>
+              Effect.flatMap(CouchSession.make({ url: "http://couch.test", auth, retry: false }), (couch) =>
                 Effect.zipRight(couch.checkCredentials, couch.info))
             ).pipe(Effect.provide(fake.layer), Effect.either)
             const error = leftOf(result)
             assert.isDefined(error)
             texts.push(String(error), error?.message ?? "", JSON.stringify(error), Redacted.make(password).toString())
           }
-          const inUrl = yield* Effect.scoped(CouchSession.make({ url: `http://u:${encodeURIComponent(password)}@couch.test` })).pipe(
+          const inUrl = yield* Effect.scoped(
+            CouchSession.make({ url: `http://u:${encodeURIComponent(password)}@couch.test`, retry: false })
+          ).pipe(
             Effect.flatMap((couch) => couch.info),
             Effect.provide(fake.layer),
             Effect.either

@@ -60,7 +60,7 @@ export const authenticate = (
       return Effect.gen(function*() {
         const cookie = yield* Ref.make(Option.none<Redacted.Redacted<string>>())
         const sessionClient = withCookieSession(client, cookie)
-        const transport: Request.Transport = { client: sessionClient, baseUrl, timeout: undefined }
+        const transport: Request.Transport = { client: sessionClient, baseUrl, timeout: undefined, retry: undefined }
         yield* Request.json(transport, {
           method: "POST",
           path: "/_session",

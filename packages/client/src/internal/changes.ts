@@ -65,9 +65,21 @@ const feedRequest = (
     case undefined:
       return { method: "GET", path, params }
     case "DocIds":
-      return { method: "POST", path, params: { ...params, filter: "_doc_ids" }, body: Json.bodyUnchecked({ doc_ids: filter.docIds }) }
+      return {
+        method: "POST",
+        path,
+        params: { ...params, filter: "_doc_ids" },
+        body: Json.bodyUnchecked({ doc_ids: filter.docIds }),
+        idempotent: true
+      }
     case "Selector":
-      return { method: "POST", path, params: { ...params, filter: "_selector" }, body: Json.bodyUnchecked({ selector: filter.selector }) }
+      return {
+        method: "POST",
+        path,
+        params: { ...params, filter: "_selector" },
+        body: Json.bodyUnchecked({ selector: filter.selector }),
+        idempotent: true
+      }
     case "Design":
       return { method: "GET", path, params: { ...params, filter: "_design" } }
     case "View":

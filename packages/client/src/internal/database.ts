@@ -10,6 +10,7 @@ import * as Database from "../Database.js"
 import * as Document from "../Document.js"
 import * as Mango from "../Mango.js"
 import * as View from "../View.js"
+import * as AttachmentImpl from "./attachment.js"
 import { type Codec, either, idOf, typed, untyped } from "./codec.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
@@ -154,9 +155,16 @@ const documents = <A, D>(
     })
   const docPath = (id: string) => Effect.map(Names.documentPath(id), (path) => `${root}/${path}`)
 
+  /** A document write; one that carries its revision can be sent again harmlessly (a repeat is a conflict). */
   const write = (method: HttpMethod.HttpMethod, path: string, body: unknown, params?: Request.Request["params"]) =>
-    Effect.flatMap(Json.body(body), (body) =>
-      Request.json(transport, { method, path, body, params }, WriteAnswer, writeErrors))
+    Effect.flatMap(Json.body(body), (json) =>
+      Request.json(transport, {
+        method,
+        path,
+        body: json,
+        params,
+        idempotent: method === "PUT" && typeof (body as { _rev?: unknown })._rev === "string"
+      }, WriteAnswer, writeErrors))
 
   const put: Database.Documents<A, D>["put"] = (doc, options = {}) =>
     Effect.gen(function*() {
@@ -229,7 +237,8 @@ const documents = <A, D>(
           method: "POST",
           path: endpointPath,
           params,
-          body: Json.bodyUnchecked({ keys: options.keys })
+          body: Json.bodyUnchecked({ keys: options.keys }),
+          idempotent: true
         }
       return Effect.flatMap(
         Request.json(transport, request, AllDocsAnswer, readErrors),
@@ -276,6 +285,7 @@ const documents = <A, D>(
   const service: Database.Documents<A, D> = {
     ...Query.make(transport, root, codec),
     ...ChangesImpl.make(transport, root, codec),
+    attachment: (docId, attachmentName) => AttachmentImpl.make(transport, name, root, docId, attachmentName),
     partition: (partition) => {
       const problem = Query.partitionProblem(partition)
       if (problem !== undefined) {
@@ -325,7 +335,7 @@ const documents = <A, D>(
         write("POST", root, encoded, { batch: options.batch === true ? "ok" : undefined })).pipe(span("post")),
     remove: (id, rev) =>
       Effect.flatMap(docPath(id), (path) =>
-        Request.json(transport, { method: "DELETE", path, params: { rev } }, WriteAnswer, writeErrors)).pipe(
+        Request.json(transport, { method: "DELETE", path, params: { rev }, idempotent: true }, WriteAnswer, writeErrors)).pipe(
           span("remove", id)
         ),
     copy: (id, destinationId, options = {}) =>
@@ -370,6 +380,7 @@ const documents = <A, D>(
           method: "POST",
           path: `${root}/_bulk_get`,
           body,
+          idempotent: true,
           params: {
             revs: boolParam(options.revs),
             latest: boolParam(options.latest),
@@ -452,9 +463,9 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       path: `${root}/${endpoint}`,
       body: Json.bodyUnchecked({})
     }, Acknowledgement, writeErrors).pipe(Effect.asVoid)
-  const revisionsRequest = <A, I>(endpoint: string, revisions: unknown, schema: Schema.Schema<A, I>) =>
+  const revisionsRequest = <A, I>(endpoint: string, revisions: unknown, schema: Schema.Schema<A, I>, idempotent: boolean) =>
     Effect.flatMap(Json.body(revisions, "revisions"), (body) =>
-      Request.json(transport, { method: "POST", path: `${root}/${endpoint}`, body }, schema, writeErrors))
+      Request.json(transport, { method: "POST", path: `${root}/${endpoint}`, body, idempotent }, schema, writeErrors))
 
   const designPath = (ddoc: string) => `${root}/_design/${Names.encodeSegment(ddoc.replace(/^_design\//, ""))}`
   const designId = (ddoc: string) => ddoc.startsWith("_design/") ? ddoc : `_design/${ddoc}`
@@ -566,8 +577,8 @@ export const make = (transport: Request.Transport, name: string, path: string): 
     compactDesign: (designDoc) =>
       post(`_compact/${Names.encodeSegment(designDoc.replace(/^_design\//, ""))}`).pipe(span("compactDesign")),
     viewCleanup: post("_view_cleanup").pipe(span("viewCleanup")),
-    revsDiff: (revisions) => revisionsRequest("_revs_diff", revisions, RevsDiffAnswer).pipe(span("revsDiff")),
-    purge: (revisions) => revisionsRequest("_purge", revisions, Database.PurgeResult).pipe(span("purge")),
+    revsDiff: (revisions) => revisionsRequest("_revs_diff", revisions, RevsDiffAnswer, true).pipe(span("revsDiff")),
+    purge: (revisions) => revisionsRequest("_purge", revisions, Database.PurgeResult, false).pipe(span("purge")),
     revsLimit: Request.json(transport, { method: "GET", path: `${root}/_revs_limit` }, RevsLimit, readErrors).pipe(
       span("revsLimit")
     ),

@@ -130,7 +130,12 @@ export const make = <A, D>(
 ): Database.Queries<A, D> => {
   const find = (query: Mango.FindQuery<A>) =>
     Effect.flatMap(Json.body(findBody(query), "query"), (body) =>
-      Request.json(transport, { method: "POST", path: `${queryRoot}/_find`, body }, FindAnswer, readErrors)).pipe(
+      Request.json(
+        transport,
+        { method: "POST", path: `${queryRoot}/_find`, body, idempotent: true },
+        FindAnswer,
+        readErrors
+      )).pipe(
         Effect.flatMap((answer) =>
           Effect.map(Effect.forEach(answer.docs, codec.decode), (docs): Mango.FindResult<A> => ({
             docs,
@@ -178,7 +183,7 @@ export const make = <A, D>(
     Effect.flatMap(Json.body(findBody(query), "query"), (body) =>
       Request.json(
         transport,
-        { method: "POST", path: `${queryRoot}/_explain`, body },
+        { method: "POST", path: `${queryRoot}/_explain`, body, idempotent: true },
         MangoSchemas.Explanation,
         readErrors
       ))
@@ -196,7 +201,7 @@ export const make = <A, D>(
     const params = viewParams(rest, reduce)
     return keys === undefined ?
       { method: "GET", path: viewPath(ddoc, view), params } :
-      { method: "POST", path: viewPath(ddoc, view), params, body: Json.bodyUnchecked({ keys }) }
+      { method: "POST", path: viewPath(ddoc, view), params, body: Json.bodyUnchecked({ keys }), idempotent: true }
   }
 
   const viewAnswer = (request: Request.Request) =>
@@ -328,7 +333,12 @@ export const make = <A, D>(
   ) =>
     Effect.gen(function*() {
       const body = yield* Json.body({ queries: queries.map(viewQueryBody) }, "view queries")
-      const request: Request.Request = { method: "POST", path: `${viewPath(ddoc, name)}/queries`, body }
+      const request: Request.Request = {
+        method: "POST",
+        path: `${viewPath(ddoc, name)}/queries`,
+        body,
+        idempotent: true
+      }
       const answer = yield* Request.json(transport, request, MultiAnswer, readErrors)
       const toRow = mapRows(request, schemas)
       return yield* Effect.forEach(answer.results, (result) =>

@@ -9,9 +9,10 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
 import type * as UrlParams from "@effect/platform/UrlParams"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as CouchError from "../CouchError.js"
 
@@ -23,7 +24,20 @@ export interface Transport {
   readonly baseUrl: string
   /** The session's default per-request timeout. */
   readonly timeout: Duration.DurationInput | undefined
+  /** How to retry an idempotent request after a transient failure; `undefined` never retries. */
+  readonly retry: Schedule.Schedule<unknown, TransientError> | undefined
 }
+
+/** The failures worth retrying: no answer, a rate limit, a server or gateway failure. */
+export type TransientError = CouchError.TransportError | CouchError.TooManyRequestsError | CouchError.ServerError
+
+const transientStatuses: ReadonlySet<number> = new Set([500, 502, 503, 504])
+
+/** Whether a failure is transient: a transport failure (not a body that could not be encoded), 429, 500, 502-504. */
+export const isTransient = (error: unknown): error is TransientError =>
+  (error instanceof CouchError.TransportError && error.reason !== "encode" && error.reason !== "invalidUrl") ||
+  error instanceof CouchError.TooManyRequestsError ||
+  (error instanceof CouchError.ServerError && transientStatuses.has(error.status))
 
 /** One request: the method, the path (already encoded, starting with `/`), and what goes with it. */
 export interface Request {
@@ -33,6 +47,11 @@ export interface Request {
   readonly headers?: Record<string, string> | undefined
   readonly body?: HttpBody.HttpBody | undefined
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Whether sending the request twice does no harm, so that a transient failure may be retried. Default: true
+   * for GET and HEAD, false otherwise (a read-only POST, or a write that carries its revision, says so).
+   */
+  readonly idempotent?: boolean | undefined
 }
 
 /** The instance type of a list of status error classes. */
@@ -119,12 +138,14 @@ const statusError = <Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
     (text): Effect.Effect<never, ErrorsOf<Errors> | CouchError.RequestError> => {
       const status = response.status
       const requestId = response.headers["x-couch-request-id"]
+      const retryAfter = retryAfterMillis(response.headers["retry-after"])
       const context = {
         method: request.method,
         url: fullUrl(transport, request),
         status,
         ...parseErrorBody(text),
-        ...(requestId === undefined ? {} : { requestId })
+        ...(requestId === undefined ? {} : { requestId }),
+        ...(retryAfter === undefined ? {} : { retryAfter })
       }
       if (status >= 500) return Effect.fail(new CouchError.ServerError(context))
       const declared = errors.find((error) => error.status === status)
@@ -161,7 +182,7 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
     )
   )
   const timeout = request.timeout ?? transport.timeout
-  return timeout === undefined ? exchange : Effect.timeoutFail(exchange, {
+  const bounded = timeout === undefined ? exchange : Effect.timeoutFail(exchange, {
     duration: timeout,
     onTimeout: () =>
       new CouchError.TransportError({
@@ -171,7 +192,44 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
         description: "no answer in time"
       })
   })
+  const idempotent = request.idempotent ?? (request.method === "GET" || request.method === "HEAD")
+  return idempotent && transport.retry !== undefined ? retrying(bounded, transport.retry) : bounded
 }
+
+/** `Retry-After` in milliseconds: a number of seconds, or an HTTP date. */
+const retryAfterMillis = (header: string | undefined): number | undefined => {
+  if (header === undefined) return undefined
+  const seconds = Number(header)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const date = Date.parse(header)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
+}
+
+/** The longest `Retry-After` the client honours: past it, the schedule's own delay stands. */
+const maxRetryAfter = Duration.minutes(2)
+
+/**
+ * Retries an effect on transient failures as the schedule allows; a `Retry-After` of the server stretches the
+ * schedule's delay to at least that long.
+ */
+const retrying = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  schedule: Schedule.Schedule<unknown, TransientError>
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Schedule.driver(Schedule.delays(schedule)), (driver) => {
+    const attempt: Effect.Effect<A, E, R> = Effect.catchAll(effect, (error) =>
+      !isTransient(error) ? Effect.fail(error) : Effect.matchEffect(driver.next(error), {
+        onFailure: () => Effect.fail(error),
+        onSuccess: (delay) => {
+          const wanted = "retryAfter" in error && typeof error.retryAfter === "number" ?
+            Duration.min(Duration.millis(error.retryAfter), maxRetryAfter) :
+            Duration.zero
+          const extra = Duration.subtract(wanted, Duration.min(wanted, delay))
+          return Duration.isZero(extra) ? attempt : Effect.zipRight(Effect.sleep(extra), attempt)
+        }
+      }))
+    return attempt
+  })
 
 /** Reads a response body as JSON and decodes it with a schema; anything else is a `ResponseDecodeError`. */
 export const decodeJson = <A, I, R>(

@@ -5,6 +5,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as CouchSessionDefaults from "./defaults.js"
 import * as CouchAuth from "../CouchAuth.js"
 import * as CouchError from "../CouchError.js"
 import * as CouchSession from "../CouchSession.js"
@@ -66,7 +67,12 @@ export const make = (
       options.transformClient ?? ((client) => client)
     )
     const authenticated = yield* Auth.authenticate(prepared, auth, baseUrl)
-    const transport: Request.Transport = { client: authenticated.client, baseUrl, timeout: options.timeout }
+    const transport: Request.Transport = {
+      client: authenticated.client,
+      baseUrl,
+      timeout: options.timeout,
+      retry: options.retry === false ? undefined : options.retry ?? CouchSessionDefaults.retry
+    }
 
     const closed = yield* Ref.make(false)
     const close = Effect.flatMap(
@@ -160,7 +166,7 @@ export const make = (
               descending: range.descending
             }
           } :
-          { method: "POST", path: "/_dbs_info", body: Json.bodyUnchecked({ keys }) }
+          { method: "POST", path: "/_dbs_info", body: Json.bodyUnchecked({ keys }), idempotent: true }
         return Request.json(transport, request, DbsInfo, [
           CouchError.BadRequestError,
           CouchError.ForbiddenError,
