@@ -4,7 +4,9 @@
 import * as Cookies from "@effect/platform/Cookies"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
@@ -52,46 +54,107 @@ export const authenticate = (
     case "Bearer":
       return Effect.succeed(headerAuth(client, Redacted.make(`Bearer ${Redacted.value(auth.token)}`)))
     case "AuthSession":
-      return Effect.map(Ref.make(Option.some(auth.cookie)), (cookie) => ({
-        client: withCookieSession(client, cookie),
+      return Effect.map(Ref.make(Option.some<StoredCookie>({ value: auth.cookie, expiresAt: undefined })), (cookie) => ({
+        client: withCookie(client, cookie),
         logout: Effect.void
       }))
     case "Cookie":
       return Effect.gen(function*() {
-        const cookie = yield* Ref.make(Option.none<Redacted.Redacted<string>>())
-        const sessionClient = withCookieSession(client, cookie)
+        const cookie = yield* Ref.make(Option.none<StoredCookie>())
+        const sessionClient = withCookie(client, cookie)
         const transport: Request.Transport = { client: sessionClient, baseUrl, timeout: undefined, retry: undefined }
-        yield* Request.json(transport, {
+        const login = Request.json(transport, {
           method: "POST",
           path: "/_session",
           body: HttpBody.unsafeJson({ name: auth.username, password: Redacted.value(auth.password) })
-        }, LoginAnswer, [])
-        const logout = Request.discard(transport, { method: "DELETE", path: "/_session" }, []).pipe(
+        }, LoginAnswer, []).pipe(Effect.withSpan("CouchSession.login"))
+        yield* login
+        const open = yield* Ref.make(true)
+        const logout = Ref.set(open, false).pipe(
+          Effect.zipRight(Request.discard(transport, { method: "DELETE", path: "/_session" }, [])),
           Effect.timeoutOption(Duration.seconds(5)),
           Effect.ignore,
           Effect.zipRight(Ref.set(cookie, Option.none()))
         )
-        return { client: sessionClient, logout }
+        return { client: withRenewal(sessionClient, cookie, Effect.whenEffect(login, Ref.get(open))), logout }
       })
   }
 }
 
-/** Sends the stored `AuthSession` cookie and keeps every fresh one the server sets. */
-const withCookieSession = (
+/** The `AuthSession` cookie held by a session, and when it expires (from `Max-Age` or `Expires`). */
+interface StoredCookie {
+  readonly value: Redacted.Redacted<string>
+  readonly expiresAt: number | undefined
+}
+
+/** How long before its expiry a cookie is renewed. */
+const renewalMargin = 5_000
+
+/**
+ * Keeps a cookie session logged in: logs in again before a request when the cookie has expired, and once more
+ * when the server answers 401 to a request that carried a cookie (the cookie lapsed or the server forgot it).
+ * Logins are serialised: fibers that find the cookie expired at once share one login. A closed session's
+ * `login` does nothing.
+ */
+const withRenewal = (
   client: HttpClient.HttpClient,
-  cookie: Ref.Ref<Option.Option<Redacted.Redacted<string>>>
+  cookie: Ref.Ref<Option.Option<StoredCookie>>,
+  login: Effect.Effect<unknown, CouchError.RequestError>
+): HttpClient.HttpClient => {
+  const lock = Effect.unsafeMakeSemaphore(1)
+  const expired = (stored: Option.Option<StoredCookie>, now: number) =>
+    Option.isNone(stored) ||
+    (stored.value.expiresAt !== undefined && stored.value.expiresAt - renewalMargin <= now)
+  /** Logs in unless another fiber renewed the cookie since `seen` was read. */
+  const renew = (seen: Option.Option<StoredCookie>) =>
+    lock.withPermits(1)(
+      Effect.flatMap(Ref.get(cookie), (current) =>
+        current === seen || Option.isNone(current) ? Effect.ignore(login) : Effect.void)
+    )
+  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (requestEffect) =>
+      Effect.flatMap(requestEffect, (request) =>
+        Effect.gen(function*() {
+          const before = yield* Ref.get(cookie)
+          if (expired(before, yield* Clock.currentTimeMillis)) yield* renew(before)
+          const sent = yield* Ref.get(cookie)
+          const response = yield* client.execute(request)
+          // a streamed body cannot be sent twice
+          if (response.status !== 401 || Option.isNone(sent) || request.body._tag === "Stream") return response
+          yield* renew(sent)
+          return (yield* Ref.get(cookie)) === sent ? response : yield* client.execute(request)
+        })),
+    Effect.succeed
+  )
+}
+
+/** Sends the stored `AuthSession` cookie and keeps every fresh one the server sets, with its expiry. */
+const withCookie = (
+  client: HttpClient.HttpClient,
+  cookie: Ref.Ref<Option.Option<StoredCookie>>
 ): HttpClient.HttpClient =>
   client.pipe(
     HttpClient.mapRequestEffect((request) =>
-      Effect.map(Ref.get(cookie), (value) =>
-        Option.isSome(value) ?
-          HttpClientRequest.setHeader(request, "cookie", `${cookieName}=${Redacted.value(value.value)}`) :
+      Effect.map(Ref.get(cookie), (stored) =>
+        Option.isSome(stored) ?
+          HttpClientRequest.setHeader(request, "cookie", `${cookieName}=${Redacted.value(stored.value.value)}`) :
           request)
     ),
     HttpClient.tap((response) => {
-      const fresh = Cookies.getValue(response.cookies, cookieName)
-      return Option.isSome(fresh) && fresh.value !== "" ?
-        Ref.set(cookie, Option.some(Redacted.make(fresh.value))) :
-        Effect.void
+      const fresh = Cookies.get(response.cookies, cookieName)
+      if (Option.isNone(fresh) || fresh.value.value === "") return Effect.void
+      const { expires, maxAge } = fresh.value.options ?? {}
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.set(
+          cookie,
+          Option.some({
+            value: Redacted.make(fresh.value.value),
+            expiresAt: maxAge !== undefined ?
+              now + Duration.toMillis(maxAge) :
+              expires !== undefined ?
+              expires.getTime() :
+              undefined
+          })
+        ))
     })
   )
