@@ -112,6 +112,58 @@ describe("status mapping", () => {
     }))
 })
 
+describe("answers CouchDB does not send", () => {
+  const decodeErrorOf = (answer: () => Response) =>
+    Effect.gen(function*() {
+      const { run } = withServer(answer)
+      const result = yield* run((couch) => couch.info)
+      return Either.isLeft(result) ? result.left : undefined
+    })
+
+  it.effect("an HTML page with status 200 is a ResponseDecodeError", () =>
+    Effect.map(
+      decodeErrorOf(() => new Response("<html>hello</html>", { status: 200, headers: { "content-type": "text/html" } })),
+      (error) => assert.instanceOf(error, CouchError.ResponseDecodeError)
+    ))
+
+  it.effect("an empty 200 body is a ResponseDecodeError", () =>
+    Effect.map(
+      decodeErrorOf(() => new Response("", { status: 200 })),
+      (error) => assert.instanceOf(error, CouchError.ResponseDecodeError)
+    ))
+
+  it.effect("truncated JSON is a ResponseDecodeError", () =>
+    Effect.map(
+      decodeErrorOf(() => new Response("{\"couchdb\":\"Welcome\",\"version\":\"3.", { status: 200 })),
+      (error) => assert.instanceOf(error, CouchError.ResponseDecodeError)
+    ))
+
+  it.effect("a JSON body under a wrong content type is still read", () =>
+    Effect.gen(function*() {
+      const { run } = withServer(() =>
+        new Response(JSON.stringify({ couchdb: "Welcome", version: "3.4.2" }), { headers: { "content-type": "text/plain" } })
+      )
+      const result = yield* run((couch) => couch.info)
+      assert.isTrue(Either.isRight(result))
+    }))
+
+  it.effect("a huge error page is read only in part and still gives the error of its status", () =>
+    Effect.gen(function*() {
+      let pulled = 0
+      const chunk = new TextEncoder().encode("<p>" + "x".repeat(16_380) + "</p>")
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          pulled++
+          if (pulled > 10_000) controller.close()
+          else controller.enqueue(chunk)
+        }
+      })
+      const error = yield* decodeErrorOf(() => new Response(body, { status: 500 }))
+      assert.instanceOf(error, CouchError.ServerError)
+      assert.isBelow(pulled, 100) // 160 MiB on offer; the client stopped after about 64 KiB
+    }))
+})
+
 describe("credentials", () => {
   it.effect("credentials in the URL become basic auth and leave the URL", () =>
     Effect.gen(function*() {

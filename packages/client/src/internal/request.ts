@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as CouchError from "../CouchError.js"
 
 /** What the operations of a session need to talk to the server. */
@@ -110,6 +111,29 @@ const describeCause = (cause: unknown): string | undefined => {
   return cause === undefined ? undefined : String(cause)
 }
 
+/** The most of an error body the client reads: CouchDB's are small; a proxy's page may be anything. */
+const maxErrorBody = 65_536
+
+/** The first `limit` bytes of a body as text (the rest is not read), or "" when it cannot be read. */
+const boundedText = (response: HttpClientResponse.HttpClientResponse, limit: number): Effect.Effect<string> =>
+  response.stream.pipe(
+    Stream.runFoldWhile(
+      { chunks: [] as Array<Uint8Array>, size: 0 },
+      (state) => state.size < limit,
+      (state, chunk) => ({ chunks: [...state.chunks, chunk], size: state.size + chunk.length })
+    ),
+    Effect.map(({ chunks }) => {
+      const bytes = new Uint8Array(chunks.reduce((size, chunk) => size + chunk.length, 0))
+      let offset = 0
+      for (const chunk of chunks) {
+        bytes.set(chunk, offset)
+        offset += chunk.length
+      }
+      return new TextDecoder().decode(bytes.subarray(0, limit))
+    }),
+    Effect.orElseSucceed(() => "")
+  )
+
 /** CouchDB's `{ error, reason }`, read leniently from any body: HTML or empty bodies give neither. */
 const parseErrorBody = (text: string): { readonly error?: string; readonly reason?: string } => {
   if (text.length === 0 || text.length > 65536) return {}
@@ -134,7 +158,7 @@ const statusError = <Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
   errors: Errors
 ): Effect.Effect<never, ErrorsOf<Errors> | CouchError.RequestError> =>
   Effect.flatMap(
-    request.method === "HEAD" ? Effect.succeed("") : Effect.orElseSucceed(response.text, () => ""),
+    request.method === "HEAD" ? Effect.succeed("") : boundedText(response, maxErrorBody),
     (text): Effect.Effect<never, ErrorsOf<Errors> | CouchError.RequestError> => {
       const status = response.status
       const requestId = response.headers["x-couch-request-id"]
