@@ -9,15 +9,29 @@ export interface Proxy {
   readonly cut: Effect.Effect<number>
   /** How many connections are open now. */
   readonly open: Effect.Effect<number>
+  /** Goes away: cuts every connection and refuses new ones (as a stopped server would) until `restore`. */
+  readonly goAway: Effect.Effect<void>
+  /** Comes back. */
+  readonly restore: Effect.Effect<void>
 }
 
 /** Starts a proxy for the server at `target` for the life of the scope. */
 export const proxy = (target: string) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly server: Net.Server; readonly sockets: Set<Net.Socket>; readonly url: string }>((resume) => {
+    Effect.async<{
+      readonly server: Net.Server
+      readonly sockets: Set<Net.Socket>
+      readonly url: string
+      readonly away: { value: boolean }
+    }>((resume) => {
       const upstream = new URL(target)
       const sockets = new Set<Net.Socket>()
+      const away = { value: false }
       const server = Net.createServer((client) => {
+        if (away.value) {
+          client.destroy()
+          return
+        }
         const remote = Net.connect(Number(upstream.port), upstream.hostname)
         sockets.add(client)
         sockets.add(remote)
@@ -37,7 +51,7 @@ export const proxy = (target: string) =>
         const url = new URL(target)
         url.port = String(address.port)
         url.hostname = "127.0.0.1"
-        resume(Effect.succeed({ server, sockets, url: url.href.replace(/\/$/, "") }))
+        resume(Effect.succeed({ server, sockets, away, url: url.href.replace(/\/$/, "") }))
       })
     }),
     ({ server, sockets }) =>
@@ -45,12 +59,19 @@ export const proxy = (target: string) =>
         for (const socket of sockets) socket.destroy()
         server.close(() => resume(Effect.void))
       })
-  ).pipe(Effect.map(({ sockets, url }): Proxy => ({
+  ).pipe(Effect.map(({ away, sockets, url }): Proxy => ({
     url,
     cut: Effect.sync(() => {
       const count = sockets.size
       for (const socket of [...sockets]) socket.destroy()
       return count
     }),
-    open: Effect.sync(() => [...sockets].filter((socket) => !socket.destroyed).length / 2)
+    open: Effect.sync(() => [...sockets].filter((socket) => !socket.destroyed).length / 2),
+    goAway: Effect.sync(() => {
+      away.value = true
+      for (const socket of [...sockets]) socket.destroy()
+    }),
+    restore: Effect.sync(() => {
+      away.value = false
+    })
   })))
