@@ -20,7 +20,7 @@ export interface Document {
 }
 
 /**
- * The schema of an untyped document: any JSON object with a string `_id` and an optional string `_rev`; other
+ * The schema of an untyped document, which is any JSON object with a string `_id` and an optional string `_rev`; other
  * fields pass through unchanged.
  *
  * @since 0.1.0
