@@ -54,7 +54,7 @@ export const authenticate = (
     case "Bearer":
       return Effect.succeed(headerAuth(client, Redacted.make(`Bearer ${Redacted.value(auth.token)}`)))
     case "AuthSession":
-      return Effect.map(Ref.make(Option.some<StoredCookie>({ value: auth.cookie, expiresAt: undefined })), (cookie) => ({
+      return Effect.map(Ref.make(Option.some<StoredCookie>({ value: auth.cookie, renewAt: undefined })), (cookie) => ({
         client: withCookie(client, cookie),
         logout: Effect.void
       }))
@@ -81,14 +81,14 @@ export const authenticate = (
   }
 }
 
-/** The `AuthSession` cookie held by a session, and when it expires (from `Max-Age` or `Expires`). */
+/** The `AuthSession` cookie held by a session, and when to renew it (shortly before it expires). */
 interface StoredCookie {
   readonly value: Redacted.Redacted<string>
-  readonly expiresAt: number | undefined
+  readonly renewAt: number | undefined
 }
 
-/** How long before its expiry a cookie is renewed. */
-const renewalMargin = 5_000
+/** When to renew a cookie that lives `lifetime` ms from `now`: 5 s before it expires, or at 90% of a short life. */
+const renewalTime = (now: number, lifetime: number) => now + lifetime - Math.min(5_000, lifetime / 10)
 
 /**
  * Keeps a cookie session logged in: logs in again before a request when the cookie has expired, and once more
@@ -103,8 +103,7 @@ const withRenewal = (
 ): HttpClient.HttpClient => {
   const lock = Effect.unsafeMakeSemaphore(1)
   const expired = (stored: Option.Option<StoredCookie>, now: number) =>
-    Option.isNone(stored) ||
-    (stored.value.expiresAt !== undefined && stored.value.expiresAt - renewalMargin <= now)
+    Option.isNone(stored) || (stored.value.renewAt !== undefined && stored.value.renewAt <= now)
   /** Logs in unless another fiber renewed the cookie since `seen` was read. */
   const renew = (seen: Option.Option<StoredCookie>) =>
     lock.withPermits(1)(
@@ -149,10 +148,10 @@ const withCookie = (
           cookie,
           Option.some({
             value: Redacted.make(fresh.value.value),
-            expiresAt: maxAge !== undefined ?
-              now + Duration.toMillis(maxAge) :
+            renewAt: maxAge !== undefined ?
+              renewalTime(now, Duration.toMillis(maxAge)) :
               expires !== undefined ?
-              expires.getTime() :
+              renewalTime(now, expires.getTime() - now) :
               undefined
           })
         ))
