@@ -11,6 +11,7 @@ import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
+import type * as Attachment from "./Attachment.js"
 import type * as Changes from "./Changes.js"
 import type * as CouchError from "./CouchError.js"
 import type * as Document from "./Document.js"
@@ -390,6 +391,13 @@ export interface Documents<A, D> extends Queries<A, D> {
    * one is `InvalidArgumentError`, and no request is sent.
    */
   readonly partition: (partition: string) => Effect.Effect<Partition<A, D>, CouchError.InvalidArgumentError>
+  /**
+   * An attachment of a document (`/{db}/{docid}/{name}`): `get` (a lazily read stream, `Range`), `head`, `put`
+   * (bytes, a string or a stream, never collected), `remove`. The id and the name are checked first (a name may
+   * hold `/`; it may not be empty, start with `_`, or have an empty, `.` or `..` segment; `_local/` documents
+   * have no attachments): a bad one is `InvalidArgumentError`, and no request is sent.
+   */
+  readonly attachment: (docId: string, name: string) => Effect.Effect<Attachment.Attachment, CouchError.InvalidArgumentError>
   /** `GET /{db}/{docid}`. `NotFoundError.reason` says `missing` or `deleted`. */
   readonly get: (id: string, options?: Document.GetOptions) => Effect.Effect<A, ReadError | D>
   /** `GET /{db}/{docid}?open_revs=...`: the document at each of these revisions (or all leaves). */
