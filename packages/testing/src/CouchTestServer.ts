@@ -128,6 +128,11 @@ export interface Capabilities {
   readonly designInfo: boolean
   /** `_find` answers `execution_stats` when asked. Embedded: `false`. */
   readonly executionStats: boolean
+  /**
+   * Deleting an attachment with a stale revision is 409 `conflict`. Embedded: `false` (a 500 "Cannot convert
+   * undefined or null to object").
+   */
+  readonly attachmentStaleRevConflict: boolean
 }
 
 /**
@@ -172,7 +177,8 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     requestIdHeader: true,
     startkeyDocid: true,
     designInfo: true,
-    executionStats: true
+    executionStats: true,
+    attachmentStaleRevConflict: true
   }
 }
 
@@ -200,7 +206,8 @@ export const embeddedCapabilities: Capabilities = {
   loginLockout: false,
   startkeyDocid: false,
   designInfo: false,
-  executionStats: false
+  executionStats: false,
+  attachmentStaleRevConflict: false
 }
 
 /**
