@@ -37,6 +37,8 @@ import * as CouchAuth from "./CouchAuth.js"
 import type * as CouchError from "./CouchError.js"
 import type * as Database from "./Database.js"
 import type * as Document from "./Document.js"
+import { dual } from "effect/Function"
+import * as internalRequest from "./internal/request.js"
 import * as internal from "./internal/session.js"
 import type * as Replication from "./Replication.js"
 
@@ -284,6 +286,20 @@ export interface Service {
   /** The database of that name, without asking the server whether it exists (nano's `use`). */
   readonly use: (name: string) => Effect.Effect<Database.Database, CouchError.InvalidArgumentError>
   /**
+   * `POST /_replicate`: a one-shot replication (waits until done), or with `continuous: true` a continuous one
+   * (answers its id at once). Source and target are database names (resolved against this session's URL, with its
+   * credentials), URLs, or `{ url, auth }`; credentials never appear in errors or spans.
+   */
+  readonly replicate: Replication.Replicate
+  /** `POST /_replicate` with `{ replication_id, cancel: true }`: stops a running replication by its id. */
+  readonly cancelReplication: (
+    replicationId: string
+  ) => Effect.Effect<Replication.ContinuousReplication, Replication.ReplicateError>
+  /** Persistent replications: documents of the `_replicator` database. */
+  readonly replicator: Replication.Replicator
+  /** The replication scheduler: `/_scheduler/jobs` and `/_scheduler/docs` (CouchDB 2.1+). */
+  readonly scheduler: Replication.Scheduler
+  /**
    * Ends the session now: a cookie session logs out (`DELETE /_session`) and stops sending its cookie.
    * Idempotent; the session's scope calls it when it closes.
    */
@@ -360,3 +376,24 @@ export const layerConfig = (
   CouchError.RequestError | CouchError.InvalidArgumentError | ConfigError.ConfigError,
   HttpClient.HttpClient
 > => Layer.scoped(CouchSession, Effect.flatMap(options, make))
+
+/**
+ * Runs an effect with another request timeout than the session's: each request it sends fails with a
+ * `TransportError` (reason `timeout`) when it takes longer. Streams that stay open (feeds) are not cut by it.
+ *
+ * @example
+ * ```ts
+ * const doc = db.get("big").pipe(CouchSession.withTimeout("30 seconds"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withTimeout: {
+  (timeout: Duration.DurationInput): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, timeout: Duration.DurationInput): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, timeout: Duration.DurationInput): Effect.Effect<A, E, R> =>
+    Effect.locally(self, internalRequest.currentTimeout, Option.some(timeout))
+)

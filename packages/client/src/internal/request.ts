@@ -11,6 +11,9 @@ import type * as HttpMethod from "@effect/platform/HttpMethod"
 import type * as UrlParams from "@effect/platform/UrlParams"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -199,14 +202,44 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
   const exchange = transport.client.execute(toHttpRequest(request)).pipe(
     Effect.catchAll((error) => Effect.fail(transportError(transport, request, error))),
+    Effect.tap((response) => annotateSpan(request, response)),
     Effect.flatMap((response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =>
       response.status >= 200 && response.status < 300 ?
         onSuccess(response) :
         statusError(transport, request, response, errors)
     )
   )
-  const timeout = request.timeout ?? transport.timeout
-  const bounded = timeout === undefined ? exchange : Effect.timeoutFail(exchange, {
+  return Effect.flatMap(FiberRef.get(currentTimeout), (override) => {
+    const timeout = request.timeout ?? Option.getOrUndefined(override) ?? transport.timeout
+    return bounded(transport, request, exchange, timeout)
+  })
+}
+
+/**
+ * A timeout for the requests of an effect, overriding the session's default (see `CouchSession.withTimeout`).
+ */
+export const currentTimeout: FiberRef.FiberRef<Option.Option<Duration.DurationInput>> = globalValue(
+  "@effect-couch/client/currentTimeout",
+  () => FiberRef.unsafeMake(Option.none<Duration.DurationInput>())
+)
+
+/** Puts the request and the answer on the operation's span: method, status, CouchDB's request id. */
+const annotateSpan = (request: Request, response: HttpClientResponse.HttpClientResponse) => {
+  const requestId = response.headers["x-couch-request-id"]
+  return Effect.annotateCurrentSpan({
+    "http.request.method": request.method,
+    "http.response.status_code": response.status,
+    ...(requestId === undefined ? {} : { "couchdb.request_id": requestId })
+  })
+}
+
+const bounded = <A, E, R>(
+  transport: Transport,
+  request: Request,
+  exchange: Effect.Effect<A, E, R>,
+  timeout: Duration.DurationInput | undefined
+): Effect.Effect<A, E | CouchError.TransportError | CouchError.TooManyRequestsError | CouchError.ServerError, R> => {
+  const limited = timeout === undefined ? exchange : Effect.timeoutFail(exchange, {
     duration: timeout,
     onTimeout: () =>
       new CouchError.TransportError({
@@ -217,7 +250,7 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
       })
   })
   const idempotent = request.idempotent ?? (request.method === "GET" || request.method === "HEAD")
-  return idempotent && transport.retry !== undefined ? retrying(bounded, transport.retry) : bounded
+  return idempotent && transport.retry !== undefined ? retrying(limited, transport.retry) : limited
 }
 
 /** `Retry-After` in milliseconds: a number of seconds, or an HTTP date. */

@@ -14,6 +14,7 @@ import * as Auth from "./auth.js"
 import * as DatabaseImpl from "./database.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
+import * as ReplicationImpl from "./replication.js"
 import * as Request from "./request.js"
 
 interface ParsedUrl {
@@ -210,6 +211,7 @@ export const make = (
           Effect.withSpan("CouchSession.deleteUser", { attributes: { "couchdb.user": name } })
         ),
       use: open,
+      ...ReplicationImpl.make(transport, auth),
       close
     }
     return service
