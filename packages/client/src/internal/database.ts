@@ -181,10 +181,7 @@ const documents = <A, D>(
     Effect.flatMap(docPath(id), (path) => {
       const request: Request.Request = { method: "GET", path, params: getParams(options) }
       return Request.execute(transport, request, readErrors, (response) =>
-        Effect.flatMap(
-          Request.decodeJson(transport, request, Schema.Unknown)(response),
-          codec.decode
-        ))
+        Effect.flatMap(Request.readJson(transport, request, response), codec.decode))
     }).pipe(span("get", id))
 
   const bulkDocsRequest = (docs: ReadonlyArray<unknown>, newEdits: boolean | undefined) =>

@@ -273,20 +273,32 @@ const retrying = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   schedule: Schedule.Schedule<unknown, TransientError>
 ): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Schedule.driver(Schedule.delays(schedule)), (driver) => {
-    const attempt: Effect.Effect<A, E, R> = Effect.catchAll(effect, (error) =>
-      !isTransient(error) ? Effect.fail(error) : Effect.matchEffect(driver.next(error), {
-        onFailure: () => Effect.fail(error),
-        onSuccess: (delay) => {
-          const wanted = "retryAfter" in error && typeof error.retryAfter === "number" ?
-            Duration.min(Duration.millis(error.retryAfter), maxRetryAfter) :
-            Duration.zero
-          const extra = Duration.subtract(wanted, Duration.min(wanted, delay))
-          return Duration.isZero(extra) ? attempt : Effect.zipRight(Effect.sleep(extra), attempt)
-        }
-      }))
-    return attempt
-  })
+  // the schedule's driver is made on the first failure only: a request that succeeds pays nothing for it
+  Effect.catchAll(effect, (first) =>
+    !isTransient(first) ? Effect.fail(first) : Effect.flatMap(Schedule.driver(Schedule.delays(schedule)), (driver) => {
+      const retry = (error: E & TransientError): Effect.Effect<A, E, R> =>
+        Effect.matchEffect(driver.next(error), {
+          onFailure: () => Effect.fail(error),
+          onSuccess: (delay) => {
+            const wanted = "retryAfter" in error && typeof error.retryAfter === "number" ?
+              Duration.min(Duration.millis(error.retryAfter), maxRetryAfter) :
+              Duration.zero
+            const extra = Duration.subtract(wanted, Duration.min(wanted, delay))
+            const again = Effect.catchAll(effect, (next) => isTransient(next) ? retry(next) : Effect.fail(next))
+            return Duration.isZero(extra) ? again : Effect.zipRight(Effect.sleep(extra), again)
+          }
+        })
+      return retry(first)
+    }))
+
+/** Reads a response body as JSON, not decoded further; a body that is not JSON is a `ResponseDecodeError`. */
+export const readJson = (
+  transport: Transport,
+  request: Request,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<unknown, CouchError.ResponseDecodeError> =>
+  Effect.catchAll(response.json, (error) =>
+    Effect.fail(transportError(transport, request, error) as CouchError.ResponseDecodeError))
 
 /** Reads a response body as JSON and decodes it with a schema; anything else is a `ResponseDecodeError`. */
 export const decodeJson = <A, I, R>(
@@ -296,8 +308,7 @@ export const decodeJson = <A, I, R>(
 ) => {
   const decode = Schema.decodeUnknown(schema)
   return (response: HttpClientResponse.HttpClientResponse): Effect.Effect<A, CouchError.ResponseDecodeError, R> =>
-    response.json.pipe(
-      Effect.catchAll((error) => Effect.fail(transportError(transport, request, error) as CouchError.ResponseDecodeError)),
+    readJson(transport, request, response).pipe(
       Effect.flatMap((json) =>
         Effect.mapError(decode(json), (error) =>
           new CouchError.ResponseDecodeError({
