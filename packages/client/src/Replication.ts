@@ -428,13 +428,7 @@ export type ReadError =
  * @since 0.1.0
  * @category models
  */
-export type WriteError =
-  | CouchError.RequestError
-  | CouchError.InvalidArgumentError
-  | CouchError.BadRequestError
-  | CouchError.ForbiddenError
-  | CouchError.NotFoundError
-  | CouchError.ConflictError
+export type WriteError = Database.WriteError
 
 /**
  * What the scheduler endpoints can fail with: 404 also when the server has no scheduler (CouchDB before 2.1,
