@@ -172,19 +172,22 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
             description: "the feed sent neither a change nor a heartbeat in time"
           }), idleTimeout),
       (bytes) => feed === "continuous" ? continuousLines(bytes) : eventSourceData(bytes),
-      Stream.mapEffect((text): Effect.Effect<Changes.ChangeEvent<A>, CouchError.ResponseDecodeError | D> => {
-        let json: unknown
-        try {
-          json = JSON.parse(text)
-        } catch {
-          return Effect.fail(decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
-        }
-        const line = decodeLine(json)
-        if (line._tag === "Left") return Effect.fail(decodeFailure(transport, request, String(line.left)))
-        return "last_seq" in line.right ?
-          Effect.succeed({ _tag: "LastSeq", lastSeq: line.right.last_seq, pending: line.right.pending }) :
-          decodeChange(line.right)
-      }),
+      // a chunk of lines at a time: parsing is synchronous, only decoding documents is an effect
+      Stream.mapChunksEffect((lines) =>
+        Effect.forEach(lines, (text): Effect.Effect<Changes.ChangeEvent<A>, CouchError.ResponseDecodeError | D> => {
+          let json: unknown
+          try {
+            json = JSON.parse(text)
+          } catch {
+            return Effect.fail(decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
+          }
+          const line = decodeLine(json)
+          if (line._tag === "Left") return Effect.fail(decodeFailure(transport, request, String(line.left)))
+          return "last_seq" in line.right ?
+            Effect.succeed({ _tag: "LastSeq", lastSeq: line.right.last_seq, pending: line.right.pending }) :
+            decodeChange(line.right)
+        }).pipe(Effect.map(Chunk.unsafeFromArray))
+      ),
       Stream.takeUntil((event) => event._tag === "LastSeq")
     )
   }
