@@ -1,0 +1,71 @@
+/**
+ * effect-couch, driven as its users drive it: one Effect per workload (a loop, `Effect.forEach` with a
+ * concurrency, a Stream), run on a `ManagedRuntime` holding the session (basic auth, `NodeHttpClient.layerUndici`,
+ * the session's default options).
+ */
+import { CouchAuth, CouchSession, type Database } from "@effect-couch/client"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { makeDoc } from "../shared.js"
+import { effectGetLoops } from "./effect-common.js"
+import { attachmentName, block, type MakeDriver } from "./common.js"
+
+export const make: MakeDriver = async (spec) => {
+  const runtime = ManagedRuntime.make(
+    CouchSession.layer({
+      url: spec.server.url,
+      auth: CouchAuth.basic(spec.server.username, Redacted.make(spec.server.password))
+    }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  )
+  const db: Database.Database = await runtime.runPromise(
+    Effect.flatMap(CouchSession.CouchSession, (couch) => couch.use(spec.db))
+  )
+  const id = spec.docId
+  const getOne = Effect.flatMap(db.get(id), (doc) => doc._id === id ? Effect.void : Effect.dieMessage(`got ${doc._id}`))
+  const countChanges = (stream: Stream.Stream<{ readonly _tag: string }, unknown>) =>
+    runtime.runPromise(Stream.runFold(stream, 0, (count, event) => event._tag === "Change" ? count + 1 : count))
+  return {
+    ...effectGetLoops(runtime, getOne),
+    bulkInsert: (prefix, from, n) =>
+      runtime.runPromise(
+        db.bulkWrite(
+          Stream.range(from, from + n - 1).pipe(Stream.map((i) => makeDoc(i, prefix))),
+          { batchSize: spec.batchSize, concurrency: spec.concurrency }
+        ).pipe(Stream.runFold(0, (written, result) => Either.isRight(result) ? written + 1 : written))
+      ),
+    changes: (limit) =>
+      spec.contender.variant === "continuous" ?
+        countChanges(db.changes({ feed: "continuous", limit: limit ?? spec.count })) :
+        countChanges(db.changes({ pageSize: spec.pageSize, limit })),
+    allDocs: (limit) =>
+      runtime.runPromise(
+        Stream.runFold(
+          db.allDocs({ includeDocs: true, pageSize: spec.pageSize, limit }),
+          0,
+          (count, row) => row._tag === "Row" && row.doc != null ? count + 1 : count
+        )
+      ),
+    attachments: {
+      put: (docId, chunks) =>
+        runtime.runPromise(
+          Effect.flatMap(db.attachment(docId, attachmentName), (attachment) =>
+            attachment.put(Stream.fromChunk(Chunk.makeBy(chunks, (): Uint8Array => block)), {
+              contentType: "application/octet-stream",
+              timeout: "10 minutes"
+            }))
+        ).then(() => undefined),
+      get: (docId) =>
+        runtime.runPromise(
+          Effect.flatMap(db.attachment(docId, attachmentName), (attachment) =>
+            Stream.runFold(attachment.stream(), 0, (length, bytes) => length + bytes.length))
+        )
+    },
+    close: () => runtime.dispose()
+  }
+}

@@ -1,0 +1,48 @@
+/** Raw undici: `request` with a keep-alive `Agent`, the status checked and the JSON parsed; the baseline. */
+import { Readable } from "node:stream"
+import { Agent, request } from "undici"
+import { basicAuth } from "../shared.js"
+import { attachmentUrl, block, check, jsonDriver, type MakeDriver } from "./common.js"
+
+export const make: MakeDriver = async (spec) => {
+  const agent = new Agent({ keepAliveTimeout: 60_000 })
+  const headers = { authorization: basicAuth(spec.server), accept: "application/json" }
+  const jsonHeaders = { ...headers, "content-type": "application/json" }
+  return jsonDriver(
+    spec,
+    async <A>(method: "GET" | "POST", path: string, body?: string): Promise<A> => {
+      const response = await request(spec.server.url + path, {
+        dispatcher: agent,
+        method,
+        headers: body === undefined ? headers : jsonHeaders,
+        body: body ?? null
+      })
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        throw new Error(`${method} ${path}: ${response.statusCode} ${(await response.body.text()).slice(0, 200)}`)
+      }
+      return await response.body.json() as A
+    },
+    {
+      put: async (docId, chunks) => {
+        const response = await request(attachmentUrl(spec, docId), {
+          dispatcher: agent,
+          method: "PUT",
+          headers: { ...headers, "content-type": "application/octet-stream" },
+          body: Readable.from(function*() {
+            for (let i = 0; i < chunks; i++) yield block
+          }())
+        })
+        const text = await response.body.text()
+        if (response.statusCode !== 201) throw new Error(`attachment PUT: ${response.statusCode} ${text}`)
+      },
+      get: async (docId) => {
+        const response = await request(attachmentUrl(spec, docId), { dispatcher: agent, headers })
+        let length = 0
+        for await (const chunk of response.body) length += (chunk as Buffer).length
+        check("attachment status", response.statusCode, 200)
+        return length
+      }
+    },
+    () => agent.close()
+  )
+}

@@ -1,0 +1,163 @@
+/**
+ * One client process: runs one workload with one client against a server and prints its measurement as one
+ * `BENCH_RESULT {...}` line. Started by `main.ts` with the spec as JSON in argv[2]; never run by tests.
+ *
+ * `main.ts` bundles this file with esbuild (the libraries stay external) and runs the bundle with plain `node`, so
+ * that no TypeScript loader adds to the client's memory or CPU. Each client is driven the way its users drive it
+ * (`drivers/`): effect-couch as one Effect (a loop, `Effect.forEach` with a concurrency, a Stream), the others
+ * with promises. Every client checks what it reads (the document's `_id`, the number of rows, changes or written
+ * documents), so that nothing measured is skipped work.
+ */
+import * as Fs from "node:fs"
+import * as Inspector from "node:inspector/promises"
+import { check, type Driver, type MakeDriver, mib } from "./drivers/common.js"
+import { type Result, resultMarker, type Spec } from "./shared.js"
+
+const spec: Spec = JSON.parse(process.argv[2] ?? "null")
+if (spec === null) {
+  process.stderr.write("worker.ts is started by main.ts (pnpm bench)\n")
+  process.exit(2)
+}
+
+/** Only the driver measured is loaded (its library with it). */
+const drivers: Record<Spec["contender"]["client"], () => Promise<{ readonly make: MakeDriver }>> = {
+  "effect-couch": () => import("./drivers/effect-couch.js"),
+  nano: () => import("./drivers/nano.js"),
+  undici: () => import("./drivers/undici.js"),
+  fetch: () => import("./drivers/fetch.js"),
+  "effect-platform": () => import("./drivers/effect-platform.js")
+}
+
+// -- measurement -----------------------------------------------------------------------------------------------
+
+let peakRss = 0
+let peakHeap = 0
+const sample = () => {
+  const { heapUsed, rss } = process.memoryUsage()
+  if (rss > peakRss) peakRss = rss
+  if (heapUsed > peakHeap) peakHeap = heapUsed
+}
+/** RSS once the client is loaded and its session made, before any warm-up. */
+let loadedRss = 0
+
+/** Profiles the measurement alone (not the start-up, not the warm-up) when the spec asks for a profile. */
+const profiled = async <A>(body: () => Promise<A>): Promise<A> => {
+  if (spec.profile === undefined) return body()
+  const session = new Inspector.Session()
+  session.connect()
+  await session.post("Profiler.enable")
+  await session.post("Profiler.setSamplingInterval", { interval: 100 })
+  await session.post("Profiler.start")
+  const result = await body()
+  const { profile } = await session.post("Profiler.stop")
+  Fs.writeFileSync(spec.profile, JSON.stringify(profile))
+  session.disconnect()
+  return result
+}
+
+const measure = async (
+  ops: number,
+  body: () => Promise<Record<string, number> | void>
+): Promise<Result> => profiled(() => measureNow(ops, body))
+
+const measureNow = async (
+  ops: number,
+  body: () => Promise<Record<string, number> | void>
+): Promise<Result> => {
+  global.gc?.()
+  const baseRss = process.memoryUsage.rss()
+  peakRss = baseRss
+  peakHeap = process.memoryUsage().heapUsed
+  const sampler = setInterval(sample, 20)
+  const cpu = process.cpuUsage()
+  const start = performance.now()
+  const extra = await body()
+  const wallMs = performance.now() - start
+  const used = process.cpuUsage(cpu)
+  clearInterval(sampler)
+  sample()
+  return {
+    label: spec.contender.label,
+    ops,
+    wallMs,
+    cpuUserMicros: used.user,
+    cpuSystemMicros: used.system,
+    peakRssBytes: peakRss,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    baseRssBytes: baseRss,
+    loadedRssBytes: loadedRss,
+    peakHeapUsedBytes: peakHeap,
+    extra: extra === undefined ? undefined : extra
+  }
+}
+
+const run = async (driver: Driver): Promise<Result> => {
+  switch (spec.workload) {
+    case "get-doc": {
+      await driver.getDocs(spec.warmup)
+      return measure(spec.count, () => driver.getDocs(spec.count))
+    }
+    case "get-doc-concurrent": {
+      await driver.getDocsConcurrent(spec.warmup, spec.concurrency)
+      return measure(spec.count, () => driver.getDocsConcurrent(spec.count, spec.concurrency))
+    }
+    case "bulk-insert": {
+      // warm up with documents of their own ids, in the same database
+      check("warm-up documents written", await driver.bulkInsert("warmup", 0, spec.warmup), spec.warmup)
+      return measure(spec.count, async () => {
+        check("documents written", await driver.bulkInsert("doc", 0, spec.count), spec.count)
+      })
+    }
+    case "changes-read": {
+      await driver.changes(spec.warmup)
+      return measure(spec.count, async () => {
+        check("changes read", await driver.changes(undefined), spec.count)
+      })
+    }
+    case "all-docs-read": {
+      await driver.allDocs(spec.warmup)
+      return measure(spec.count, async () => {
+        check("rows read", await driver.allDocs(undefined), spec.count)
+      })
+    }
+    case "attachment": {
+      const attachments = driver.attachments
+      if (attachments === undefined) throw new Error("skip: this client has no attachments")
+      await attachments.put("warmup", 1)
+      check("warm-up attachment length", await attachments.get("warmup"), mib)
+      let putMs = 0
+      let getMs = 0
+      // ops: MiB moved, up and down
+      return measure(spec.count * spec.attachmentMiB * 2, async () => {
+        for (let i = 0; i < spec.count; i++) {
+          const docId = `attachment-${i}`
+          const t0 = performance.now()
+          await attachments.put(docId, spec.attachmentMiB)
+          const t1 = performance.now()
+          check("attachment length", await attachments.get(docId), spec.attachmentMiB * mib)
+          putMs += t1 - t0
+          getMs += performance.now() - t1
+        }
+        return { putMs, getMs }
+      })
+    }
+  }
+}
+
+const main = async () => {
+  const { make } = await drivers[spec.contender.client]()
+  const driver = await make(spec)
+  global.gc?.()
+  loadedRss = process.memoryUsage.rss()
+  const result = await run(driver)
+  await driver.close()
+  process.stdout.write(`${resultMarker}${JSON.stringify(result)}\n`)
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${spec.contender.label} ${spec.workload}: ${error instanceof Error ? error.stack : String(error)}\n`)
+    process.exit(1)
+  }
+)
