@@ -68,8 +68,17 @@ export interface Options {
     | Schedule.Schedule<unknown, CouchError.TransportError | CouchError.TooManyRequestsError | CouchError.ServerError>
     | false
     | undefined
-  /** Anything else to do to the configured client (tracing, headers, a proxy); applied first. */
+  /**
+   * Anything else to do to the client (headers, a proxy, tracing options). It sees every request as it will be
+   * sent: full URL, `Accept` and authentication headers.
+   */
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+  /**
+   * Whether requests carry the current span's trace context (`traceparent` and `b3` headers). Default: false, as
+   * CouchDB reads neither; turn it on when a proxy in front of the server joins the trace. The spans themselves
+   * (one per operation, one per HTTP request) are recorded either way.
+   */
+  readonly tracerPropagation?: boolean | undefined
 }
 
 /**

@@ -13,24 +13,50 @@ import * as Stream from "effect/Stream"
 import type * as Changes from "../Changes.js"
 import * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
-import type { Codec } from "./codec.js"
+import { type Codec, decodeRows } from "./codec.js"
 import * as Json from "./json.js"
 import * as Request from "./request.js"
+import * as Wire from "./wire.js"
 
 const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
 
-const ChangeRow = Schema.Struct({
-  seq: Database.Sequence,
-  id: Schema.String,
-  changes: Schema.Array(Schema.Struct({ rev: Schema.String })),
-  deleted: Schema.optional(Schema.Boolean),
-  doc: Schema.optional(Schema.Unknown)
-})
-const LastSeqLine = Schema.Struct({ last_seq: Database.Sequence, pending: Schema.optional(Schema.Number) })
-const FeedLine = Schema.Union(LastSeqLine, ChangeRow)
-const decodeLine = Schema.decodeUnknownEither(FeedLine)
+/** A change as the server sends it. */
+interface ChangeRow {
+  readonly seq: Database.Sequence
+  readonly id: string
+  readonly changes: ReadonlyArray<{ readonly rev: string }>
+  readonly deleted?: boolean
+  readonly doc?: unknown
+}
+/** The last line of a continuous feed. */
+interface LastSeqLine {
+  readonly last_seq: Database.Sequence
+  readonly pending?: number
+}
+
+const changeRowProblem = (row: unknown): string | undefined => {
+  if (!Wire.isObject(row)) return "not an object"
+  if (!Wire.isSequence(row.seq)) return "seq is not a string or a number"
+  if (typeof row.id !== "string") return "id is not a string"
+  const changes = row.changes
+  if (!Array.isArray(changes) || !changes.every((change) => Wire.isObject(change) && typeof change.rev === "string")) {
+    return "changes is not a list of { rev }"
+  }
+  return Wire.optionalField(row, "deleted", "a boolean", (deleted) => typeof deleted === "boolean")
+}
+
+/** A line of a continuous or eventsource feed: a change, the last sequence, or what is wrong with it. */
+const feedLine = (json: unknown): ChangeRow | LastSeqLine | string => {
+  if (Wire.isObject(json) && "last_seq" in json && !("id" in json)) {
+    if (!Wire.isSequence(json.last_seq)) return "last_seq is not a string or a number"
+    return Wire.optionalField(json, "pending", "a number", (pending) => typeof pending === "number") ??
+      (json as unknown as LastSeqLine)
+  }
+  return changeRowProblem(json) ?? (json as unknown as ChangeRow)
+}
+
 const NormalAnswer = Schema.Struct({
-  results: Schema.Array(ChangeRow),
+  results: Wire.checkedArray<ChangeRow>("results", changeRowProblem),
   last_seq: Database.Sequence,
   pending: Schema.optional(Schema.Number)
 })
@@ -105,30 +131,56 @@ const decodeFailure = (transport: Request.Transport, request: Request.Request, d
     description
   })
 
+/** A change without its document. */
+const plainChange = <A>(row: ChangeRow): Changes.Change<A> => ({
+  _tag: "Change",
+  id: row.id,
+  seq: row.seq,
+  changes: row.changes,
+  deleted: row.deleted === true
+})
+
 /** The feed's changes, decoding documents with the codec (deletions keep no document). */
-const toChange = <A, D>(codec: Codec<A, D>) =>
-(row: typeof ChangeRow.Type): Effect.Effect<Changes.Change<A>, D> => {
-  const change: Changes.Change<A> = {
-    _tag: "Change",
-    id: row.id,
-    seq: row.seq,
-    changes: row.changes,
-    deleted: row.deleted === true
-  }
-  return row.doc === undefined || row.doc === null || row.deleted === true ?
-    Effect.succeed(change) :
-    Effect.map(codec.decode(row.doc), (doc) => ({ ...change, doc }))
-}
+const toChanges = <A, D>(codec: Codec<A, D>, rows: ReadonlyArray<ChangeRow>) =>
+  decodeRows(
+    codec,
+    rows,
+    (row) => row.doc === null || row.deleted === true ? undefined : row.doc,
+    plainChange<A>,
+    (row, doc): Changes.Change<A> => ({ ...plainChange<A>(row), doc })
+  )
+
+/**
+ * Splits a feed's bytes into lines, a chunk of lines at a time (a line may span chunks; the last one may lack its
+ * newline).
+ */
+const lines = <E, R>(body: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E, R> =>
+  Stream.suspend(() => {
+    const decoder = new TextDecoder()
+    let rest = ""
+    return body.pipe(
+      Stream.mapChunks((chunk) => {
+        let text = rest
+        for (const bytes of chunk) text += decoder.decode(bytes, { stream: true })
+        const parts = text.split(/\r?\n/)
+        rest = parts.pop() ?? ""
+        return Chunk.unsafeFromArray(parts)
+      }),
+      Stream.concat(Stream.suspend(() => {
+        const last = rest + decoder.decode()
+        return last === "" ? Stream.empty : Stream.make(last)
+      }))
+    )
+  })
 
 /** Splits a continuous feed into its JSON lines; blank lines are heartbeats. */
 const continuousLines = <E>(body: Stream.Stream<Uint8Array, E>) =>
-  body.pipe(Stream.decodeText(), Stream.splitLines, Stream.filter((line) => line.trim() !== ""))
+  lines(body).pipe(Stream.filter((line) => line.trim() !== ""))
 
 /** Parses Server-Sent Events into the JSON of their `data` (heartbeat events have none worth keeping). */
 const eventSourceData = <E>(body: Stream.Stream<Uint8Array, E>) =>
   body.pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
+    lines,
     Stream.mapAccum({ data: [] as Array<string>, event: "" }, (state, line) => {
       if (line === "") {
         const event = state.event === "" || state.event === "message" ? state.data.join("\n") : ""
@@ -145,8 +197,6 @@ const eventSourceData = <E>(body: Stream.Stream<Uint8Array, E>) =>
 
 /** The changes operations of a database. */
 export const make = <A, D>(transport: Request.Transport, root: string, codec: Codec<A, D>) => {
-  const decodeChange = toChange(codec)
-
   const streamed = (
     options: Changes.ChangesOptions,
     feed: "continuous" | "eventsource",
@@ -172,22 +222,35 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
             description: "the feed sent neither a change nor a heartbeat in time"
           }), idleTimeout),
       (bytes) => feed === "continuous" ? continuousLines(bytes) : eventSourceData(bytes),
-      // a chunk of lines at a time: parsing is synchronous, only decoding documents is an effect
-      Stream.mapChunksEffect((lines) =>
-        Effect.forEach(lines, (text): Effect.Effect<Changes.ChangeEvent<A>, CouchError.ResponseDecodeError | D> => {
+      // a chunk of lines at a time: parsing is synchronous, and so is decoding where the codec allows
+      Stream.mapChunksEffect((texts): Effect.Effect<
+        Chunk.Chunk<Changes.ChangeEvent<A>>,
+        CouchError.ResponseDecodeError | D
+      > => {
+        const rows: Array<ChangeRow | LastSeqLine> = []
+        for (const text of texts) {
           let json: unknown
           try {
             json = JSON.parse(text)
           } catch {
             return Effect.fail(decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
           }
-          const line = decodeLine(json)
-          if (line._tag === "Left") return Effect.fail(decodeFailure(transport, request, String(line.left)))
-          return "last_seq" in line.right ?
-            Effect.succeed({ _tag: "LastSeq", lastSeq: line.right.last_seq, pending: line.right.pending }) :
-            decodeChange(line.right)
-        }).pipe(Effect.map(Chunk.unsafeFromArray))
-      ),
+          const line = feedLine(json)
+          if (typeof line === "string") return Effect.fail(decodeFailure(transport, request, `a feed line: ${line}`))
+          rows.push(line)
+        }
+        return Effect.map(
+          decodeRows(
+            codec,
+            rows,
+            (row) => "last_seq" in row || row.doc === null || row.deleted === true ? undefined : row.doc,
+            (row): Changes.ChangeEvent<A> =>
+              "last_seq" in row ? { _tag: "LastSeq", lastSeq: row.last_seq, pending: row.pending } : plainChange(row),
+            (row, doc): Changes.ChangeEvent<A> => ({ ...plainChange<A>(row as ChangeRow), doc })
+          ),
+          Chunk.unsafeFromArray
+        )
+      }),
       Stream.takeUntil((event) => event._tag === "LastSeq")
     )
   }
@@ -202,7 +265,7 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
     // a longpoll waits for a change: the session's request timeout does not apply
     return Request.json(transport, feed === "longpoll" ? { ...request, timeout: Duration.infinity } : request, NormalAnswer, readErrors).pipe(
       Effect.flatMap((answer) =>
-        Effect.map(Effect.forEach(answer.results, decodeChange), (changes) => ({ answer, changes }))
+        Effect.map(toChanges(codec, answer.results), (changes) => ({ answer, changes }))
       )
     )
   }
@@ -276,7 +339,13 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
         Effect.map(Ref.get(checkpoint), (since) => streamed({ ...options, heartbeat }, "continuous", since, idleTimeout))
       ).pipe(
         Stream.interruptAfter(options.reconnectAfter ?? "60 seconds"),
-        Stream.tap((event) => Ref.set(checkpoint, event._tag === "Change" ? event.seq : event.lastSeq)),
+        // the checkpoint moves a chunk of events at a time, as they are handed on
+        Stream.mapChunksEffect((events) =>
+          Option.match(Chunk.last(events), {
+            onNone: () => Effect.succeed(events),
+            onSome: (event) => Effect.as(Ref.set(checkpoint, event._tag === "Change" ? event.seq : event.lastSeq), events)
+          })
+        ),
         Stream.filter((event): event is Changes.Change<A> => event._tag === "Change")
       )
       const changes = connection.pipe(

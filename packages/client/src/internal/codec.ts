@@ -12,12 +12,18 @@ import * as Document from "../Document.js"
 /** How documents of type `A` are read from and written to JSON. */
 export interface Codec<A, D> {
   readonly decode: (json: unknown) => Effect.Effect<A, D>
+  /**
+   * The same without an effect, for the documents of a page read in a loop; `undefined` when this document needs
+   * asynchronous decoding (a schema with asynchronous parts), for which `decode` is the way.
+   */
+  readonly decodeSync: (json: unknown) => Either.Either<A, D> | undefined
   readonly encode: (doc: A) => Effect.Effect<unknown, CouchError.InvalidArgumentError>
 }
 
 export const untyped: Codec<Document.Document, never> = {
   // CouchDB answers documents as JSON objects with an `_id`: nothing to check or convert.
   decode: (json) => Effect.succeed(json as Document.Document),
+  decodeSync: (json) => Either.right(json as Document.Document),
   encode: Effect.succeed
 }
 
@@ -26,16 +32,44 @@ export const idOf = (json: unknown): string =>
     (json as { _id: string })._id :
     "(no _id)"
 
+const isIssueList = (
+  issues: ReadonlyArray<ParseResult.ParseIssue> | ParseResult.ParseIssue
+): issues is ReadonlyArray<ParseResult.ParseIssue> => Array.isArray(issues)
+
+/** Whether a parse issue says that decoding needs to be asynchronous. */
+const needsAsync = (issue: ParseResult.ParseIssue): boolean => {
+  switch (issue._tag) {
+    case "Forbidden":
+      return true
+    case "Pointer":
+    case "Refinement":
+    case "Transformation":
+      return needsAsync(issue.issue)
+    case "Composite":
+      return isIssueList(issue.issues) ? issue.issues.some(needsAsync) : needsAsync(issue.issues)
+    default:
+      return false
+  }
+}
+
 export const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.DocumentDecodeError> => {
   const decode = Schema.decodeUnknown(schema)
+  const decodeEither = ParseResult.decodeUnknownEither(schema)
   const encode = Schema.encode(schema)
+  const decodeError = (json: unknown, issue: ParseResult.ParseIssue | ParseResult.ParseError) =>
+    new Document.DocumentDecodeError({
+      id: idOf(json),
+      description: ParseResult.TreeFormatter.formatErrorSync(
+        issue instanceof ParseResult.ParseError ? issue : new ParseResult.ParseError({ issue })
+      )
+    })
   return {
-    decode: (json) =>
-      Effect.mapError(decode(json), (error) =>
-        new Document.DocumentDecodeError({
-          id: idOf(json),
-          description: ParseResult.TreeFormatter.formatErrorSync(error)
-        })),
+    decode: (json) => Effect.mapError(decode(json), (error) => decodeError(json, error)),
+    decodeSync: (json) => {
+      const decoded = decodeEither(json)
+      if (Either.isRight(decoded)) return Either.right(decoded.right)
+      return needsAsync(decoded.left) ? undefined : Either.left(decodeError(json, decoded.left))
+    },
     encode: (doc) =>
       Effect.mapError(encode(doc), (error) =>
         new CouchError.InvalidArgumentError({
@@ -48,6 +82,10 @@ export const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.Docu
 /** Delivers documents that do not match as `Left` values instead of failing. */
 export const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, never> => ({
   decode: (json) => Effect.either(codec.decode(json)),
+  decodeSync: (json) => {
+    const decoded = codec.decodeSync(json)
+    return decoded === undefined ? undefined : Either.right(decoded)
+  },
   encode: Either.match({
     onLeft: () =>
       Effect.fail(new CouchError.InvalidArgumentError({ argument: "document", description: "not a document" })),
@@ -55,3 +93,40 @@ export const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, nev
   })
 })
 
+
+/**
+ * Decodes the documents of a page: in a plain loop when the codec decodes synchronously, with an effect per
+ * document otherwise. The first document that does not decode fails the page.
+ */
+export const decodeAll = <A, D>(codec: Codec<A, D>, jsons: ReadonlyArray<unknown>): Effect.Effect<Array<A>, D> => {
+  const out: Array<A> = new Array(jsons.length)
+  for (let i = 0; i < jsons.length; i++) {
+    const decoded = codec.decodeSync(jsons[i])
+    if (decoded === undefined) return Effect.forEach(jsons, codec.decode)
+    if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
+    out[i] = decoded.right
+  }
+  return Effect.succeed(out)
+}
+
+/**
+ * Builds the rows of a page, decoding the document each one carries (`docOf` gives it, or `undefined` for a row
+ * without one) with {@link decodeAll}.
+ */
+export const decodeRows = <W, B, A, D>(
+  codec: Codec<A, D>,
+  rows: ReadonlyArray<W>,
+  docOf: (row: W) => unknown,
+  plain: (row: W) => B,
+  withDoc: (row: W, doc: A) => B
+): Effect.Effect<Array<B>, D> => {
+  const docs: Array<unknown> = []
+  for (const row of rows) {
+    const json = docOf(row)
+    if (json !== undefined) docs.push(json)
+  }
+  return Effect.map(decodeAll(codec, docs), (decoded) => {
+    let next = 0
+    return rows.map((row) => docOf(row) === undefined ? plain(row) : withDoc(row, decoded[next++]))
+  })
+}

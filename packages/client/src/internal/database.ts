@@ -11,13 +11,14 @@ import * as Document from "../Document.js"
 import * as Mango from "../Mango.js"
 import * as View from "../View.js"
 import * as AttachmentImpl from "./attachment.js"
-import { type Codec, either, idOf, typed, untyped } from "./codec.js"
+import { type Codec, decodeRows, either, idOf, typed, untyped } from "./codec.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as ChangesImpl from "./changes.js"
 import * as Paging from "./paging.js"
 import * as Query from "./query.js"
 import * as Request from "./request.js"
+import * as Wire from "./wire.js"
 
 // Wire shapes
 
@@ -46,21 +47,26 @@ const BulkGetAnswer = Schema.Struct({
     docs: Schema.Array(Schema.Union(Schema.Struct({ error: BulkGetError }), Schema.Struct({ ok: Schema.Unknown })))
   }))
 })
-const AllDocsWireRow = Schema.Struct({
-  id: Schema.optional(Schema.String),
-  key: Schema.Unknown,
-  value: Schema.optional(Schema.NullOr(Schema.Struct({
-    rev: Schema.String,
-    deleted: Schema.optional(Schema.Boolean)
-  }))),
-  doc: Schema.optional(Schema.Unknown),
-  error: Schema.optional(Schema.String)
-})
-type AllDocsWireRow = typeof AllDocsWireRow.Type
+/** A row of `_all_docs` as the server sends it. */
+interface AllDocsWireRow {
+  readonly id?: string
+  readonly key: unknown
+  readonly value?: { readonly rev: string; readonly deleted?: boolean } | null
+  readonly doc?: unknown
+  readonly error?: string
+}
+const allDocsRowProblem = (row: unknown): string | undefined => {
+  if (!Wire.isObject(row)) return "not an object"
+  if (!("key" in row)) return "no key"
+  const value = row.value
+  if (value != null && (!Wire.isObject(value) || typeof value.rev !== "string")) return "value has no string rev"
+  return Wire.optionalField(row, "id", "a string", (id) => typeof id === "string") ??
+    Wire.optionalField(row, "error", "a string", (error) => typeof error === "string")
+}
 const AllDocsAnswer = Schema.Struct({
   total_rows: Schema.optional(Schema.Number),
   offset: Schema.optional(Schema.NullOr(Schema.Number)),
-  rows: Schema.Array(AllDocsWireRow),
+  rows: Wire.checkedArray<AllDocsWireRow>("rows", allDocsRowProblem),
   update_seq: Schema.optional(Database.Sequence)
 })
 const RevsLimit = Schema.Number
@@ -129,17 +135,31 @@ const etagRevision = (response: HttpClientResponse.HttpClientResponse, request: 
     Effect.succeed(etag.replace(/^W\//, "").replace(/^"|"$/g, ""))
 }
 
-const toRow = <A, D>(codec: Codec<A, D>) =>
-(row: AllDocsWireRow): Effect.Effect<Database.AllDocsRow<A> | Database.AllDocsErrorRow, D> => {
+/** A row of `_all_docs` without its document. */
+const plainRow = <A>(row: AllDocsWireRow): Database.AllDocsRow<A> | Database.AllDocsErrorRow => {
   const key = String(row.key)
   if (row.error !== undefined || row.value == null || row.id === undefined) {
-    return Effect.succeed({ _tag: "ErrorRow", key, error: row.error ?? "not_found" })
+    return { _tag: "ErrorRow", key, error: row.error ?? "not_found" }
   }
-  const base = { _tag: "Row" as const, id: row.id, key, value: row.value }
-  if (row.doc === undefined) return Effect.succeed(base)
-  if (row.doc === null) return Effect.succeed({ ...base, doc: null })
-  return Effect.map(codec.decode(row.doc), (doc) => ({ ...base, doc }))
+  const base: Database.AllDocsRow<A> = { _tag: "Row", id: row.id, key, value: row.value }
+  return row.doc === null ? { ...base, doc: null } : base
 }
+
+/** The rows of an `_all_docs` page, their documents decoded with the codec. */
+const toRows = <A, D>(
+  codec: Codec<A, D>,
+  rows: ReadonlyArray<AllDocsWireRow>
+): Effect.Effect<Array<Database.AllDocsRow<A> | Database.AllDocsErrorRow>, D> =>
+  decodeRows(
+    codec,
+    rows,
+    (row) => row.error === undefined && row.value != null && row.id !== undefined && row.doc != null ? row.doc : undefined,
+    plainRow<A>,
+    (row, doc) => {
+      const built = plainRow<A>(row)
+      return built._tag === "Row" ? { ...built, doc } : built
+    }
+  )
 
 /** The document operations of a database, for documents read and written through `codec`. */
 const documents = <A, D>(
@@ -240,7 +260,7 @@ const documents = <A, D>(
       return Effect.flatMap(
         Request.json(transport, request, AllDocsAnswer, readErrors),
         (answer) =>
-          Effect.map(Effect.forEach(answer.rows, toRow(rowCodec)), (rows) => ({ answer, rows }))
+          Effect.map(toRows(rowCodec, answer.rows), (rows) => ({ answer, rows }))
       )
     }
     const stream = <B, DB>(options: Database.AllDocsOptions, rowCodec: Codec<B, DB>) => {

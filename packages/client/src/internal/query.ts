@@ -12,7 +12,7 @@ import type * as Database from "../Database.js"
 import type * as Mango from "../Mango.js"
 import * as MangoSchemas from "../Mango.js"
 import type * as View from "../View.js"
-import type { Codec } from "./codec.js"
+import { type Codec, decodeAll } from "./codec.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as Paging from "./paging.js"
@@ -137,7 +137,7 @@ export const make = <A, D>(
         readErrors
       )).pipe(
         Effect.flatMap((answer) =>
-          Effect.map(Effect.forEach(answer.docs, codec.decode), (docs): Mango.FindResult<A> => ({
+          Effect.map(decodeAll(codec, answer.docs), (docs): Mango.FindResult<A> => ({
             docs,
             bookmark: answer.bookmark,
             warning: answer.warning,

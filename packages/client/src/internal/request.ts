@@ -47,7 +47,8 @@ export const isTransient = (error: unknown): error is TransientError =>
 export interface Request {
   readonly method: HttpMethod.HttpMethod
   readonly path: string
-  readonly params?: UrlParams.Input | undefined
+  /** The query parameters; `undefined` ones are not sent. */
+  readonly params?: Readonly<Record<string, UrlParams.Coercible>> | undefined
   readonly headers?: Record<string, string> | undefined
   readonly body?: HttpBody.HttpBody | undefined
   readonly timeout?: Duration.DurationInput | undefined
@@ -61,11 +62,27 @@ export interface Request {
 /** The instance type of a list of status error classes. */
 export type ErrorsOf<Errors extends ReadonlyArray<CouchError.StatusErrorClass>> = InstanceType<Errors[number]>
 
-/** Builds the platform request for a {@link Request}. */
-export const toHttpRequest = (request: Request): HttpClientRequest.HttpClientRequest =>
-  HttpClientRequest.make(request.method)(request.path, {
-    urlParams: request.params,
-    headers: request.headers,
+const acceptJson: Record<string, string> = { accept: "application/json" }
+
+/** The query parameters that are set: `undefined` ones are left out, and none at all is `undefined`. */
+const definedParams = (params: Request["params"]): Request["params"] => {
+  if (params === undefined) return undefined
+  let defined: Record<string, UrlParams.Coercible> | undefined
+  for (const key in params) {
+    const value = params[key]
+    if (value !== undefined) (defined ??= {})[key] = value
+  }
+  return defined
+}
+
+/**
+ * Builds the platform request for a {@link Request}: the server's URL and the path, the set query parameters,
+ * `Accept: application/json` and the request's own headers, in one request value.
+ */
+export const toHttpRequest = (transport: Transport, request: Request): HttpClientRequest.HttpClientRequest =>
+  HttpClientRequest.make(request.method)(transport.baseUrl + request.path, {
+    urlParams: definedParams(request.params),
+    headers: request.headers === undefined ? acceptJson : { ...acceptJson, ...request.headers },
     body: request.body
   })
 
@@ -200,7 +217,7 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
   errors: Errors,
   onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
-  const exchange = transport.client.execute(toHttpRequest(request)).pipe(
+  const exchange = transport.client.execute(toHttpRequest(transport, request)).pipe(
     Effect.catchAll((error) => Effect.fail(transportError(transport, request, error))),
     Effect.tap((response) => annotateSpan(request, response)),
     Effect.flatMap((response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =>
@@ -209,10 +226,14 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
         statusError(transport, request, response, errors)
     )
   )
-  return Effect.flatMap(FiberRef.get(currentTimeout), (override) => {
-    const timeout = request.timeout ?? Option.getOrUndefined(override) ?? transport.timeout
-    return bounded(transport, request, exchange, timeout)
-  })
+  return Effect.withFiberRuntime((fiber) =>
+    bounded(
+      transport,
+      request,
+      exchange,
+      request.timeout ?? Option.getOrUndefined(fiber.getFiberRef(currentTimeout)) ?? transport.timeout
+    )
+  )
 }
 
 /**

@@ -64,10 +64,16 @@ export const make = (
     const auth = options.auth ?? urlAuth ?? CouchAuth.none
     const http = yield* HttpClient.HttpClient
     const prepared = http.pipe(
-      HttpClient.mapRequest((request) => HttpClientRequest.acceptJson(HttpClientRequest.prependUrl(request, baseUrl))),
-      options.transformClient ?? ((client) => client)
+      options.transformClient ?? ((client) => client),
+      // CouchDB reads no trace context: sending it costs a span's headers on every request for nothing
+      HttpClient.withTracerPropagation(options.tracerPropagation === true)
     )
+    // the library's requests carry the full URL and `Accept` already; `client`, for the caller, adds them
     const authenticated = yield* Auth.authenticate(prepared, auth, baseUrl)
+    const client = HttpClient.mapRequest(
+      authenticated.client,
+      (request) => HttpClientRequest.acceptJson(HttpClientRequest.prependUrl(request, baseUrl))
+    )
     const transport: Request.Transport = {
       client: authenticated.client,
       baseUrl,
@@ -98,7 +104,7 @@ export const make = (
 
     const service: CouchSession.Service = {
       url: baseUrl,
-      client: authenticated.client,
+      client,
       info: Request.json(transport, { method: "GET", path: "/" }, CouchSession.ServerInfo, []).pipe(
         Effect.withSpan("CouchSession.info")
       ),

@@ -1,0 +1,153 @@
+/**
+ * How pages and feeds are read off the wire: rows checked without a schema per row, documents decoded in a loop
+ * (or one effect at a time for a schema that needs it), feed lines split across any chunk boundary.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { CouchError, CouchSession, type Database } from "../src/index.js"
+import { fakeClient, json } from "./fake.js"
+
+const withDatabase = <A, E>(
+  fake: ReturnType<typeof fakeClient>,
+  f: (db: Database.Database) => Effect.Effect<A, E>
+) =>
+  Effect.scoped(
+    Effect.flatMap(CouchSession.make({ url: "http://couch.test", retry: false }), (couch) =>
+      Effect.flatMap(couch.use("db"), f))
+  ).pipe(Effect.provide(fake.layer))
+
+const row = (i: number, doc: Record<string, unknown> = { _id: `doc${i}`, _rev: "1-a", n: i }) => ({
+  id: `doc${i}`,
+  key: `doc${i}`,
+  value: { rev: "1-a" },
+  doc
+})
+
+const allDocsAnswer = (rows: ReadonlyArray<unknown>) => json(200, { total_rows: rows.length, offset: 0, rows })
+
+const Numbered = Schema.Struct({ _id: Schema.String, _rev: Schema.String, n: Schema.Number })
+
+/** The same documents, decoded by a schema that can only decode asynchronously. */
+const SlowNumbered = Schema.transformOrFail(Numbered, Numbered, {
+  strict: true,
+  decode: (doc) => Effect.as(Effect.sleep("1 millis"), doc),
+  encode: ParseResult.succeed
+})
+
+const leftOf = <A, E>(either: Either.Either<A, E>) => Either.isLeft(either) ? either.left : undefined
+
+describe("_all_docs pages", () => {
+  it.live("rows decode with a synchronous schema and with one that needs effects, in order", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(() => allDocsAnswer([row(1), row(2), { key: "gone", error: "not_found" }, row(3)]))
+      for (const schema of [Numbered, SlowNumbered]) {
+        const rows = yield* withDatabase(fake, (db) =>
+          Stream.runCollect(db.withSchema(schema).allDocs({ includeDocs: true, keys: ["doc1", "doc2", "gone", "doc3"] })))
+        assert.deepStrictEqual(
+          Chunk.toReadonlyArray(rows).map((row) => row._tag === "Row" ? row.doc?.n : row.error),
+          [1, 2, "not_found", 3]
+        )
+      }
+    }))
+
+  it.live("a document that does not match fails the page, or is a Left in either mode", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(() => allDocsAnswer([row(1), row(2, { _id: "doc2", _rev: "1-a", n: "two" }), row(3)]))
+      for (const schema of [Numbered, SlowNumbered]) {
+        const failed = yield* withDatabase(fake, (db) =>
+          Effect.either(Stream.runCollect(db.withSchema(schema).allDocs({ includeDocs: true }))))
+        const error = leftOf(failed)
+        assert.strictEqual(error?._tag, "DocumentDecodeError")
+        assert.strictEqual(error?._tag === "DocumentDecodeError" ? error.id : undefined, "doc2")
+        const either = yield* withDatabase(fake, (db) =>
+          Stream.runCollect(db.withSchema(schema).allDocs({ includeDocs: true, decode: "either" })))
+        assert.deepStrictEqual(
+          Chunk.toReadonlyArray(either).map((row) => row._tag === "Row" && row.doc != null && Either.isRight(row.doc)),
+          [true, false, true]
+        )
+      }
+    }))
+
+  it.effect("a malformed row is a ResponseDecodeError that names it", () =>
+    Effect.gen(function*() {
+      for (const bad of [{ id: "x", key: "x", value: { rev: 1 } }, "a string", { id: 7, key: "x", value: { rev: "1-a" } }, { id: "x" }]) {
+        const fake = fakeClient(() => allDocsAnswer([row(1), bad]))
+        const result = yield* withDatabase(fake, (db) => Effect.either(Stream.runCollect(db.allDocs())))
+        const error = leftOf(result)
+        assert.instanceOf(error, CouchError.ResponseDecodeError)
+        assert.include(error instanceof CouchError.ResponseDecodeError ? error.description : "", "rows[1]")
+      }
+    }))
+})
+
+const change = (i: number) => ({ seq: `${i}-g1`, id: `doc${i}`, changes: [{ rev: "1-a" }] })
+
+/** A response whose body arrives in the given pieces. */
+const chunked = (pieces: ReadonlyArray<Uint8Array>) =>
+  new Response(
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const piece of pieces) controller.enqueue(piece)
+        controller.close()
+      }
+    }),
+    { status: 200, headers: { "content-type": "application/json" } }
+  )
+
+/** Cuts bytes at the given offsets. */
+const cut = (bytes: Uint8Array, offsets: ReadonlyArray<number>) => {
+  const points = [...new Set(offsets.map((offset) => offset % (bytes.length + 1)))].sort((a, b) => a - b)
+  const pieces: Array<Uint8Array> = []
+  let from = 0
+  for (const point of [...points, bytes.length]) {
+    pieces.push(bytes.subarray(from, point))
+    from = point
+  }
+  return pieces
+}
+
+describe("continuous feed lines", () => {
+  const count = 6
+  // heartbeats, CRLF line ends, a document with multi-byte characters and no newline after the last line
+  const feed = new TextEncoder().encode(
+    [
+      ...Array.from({ length: count }, (_, i) => JSON.stringify({ ...change(i), doc: { _id: `doc${i}`, text: "ünï €😀" } })),
+      "",
+      "",
+      JSON.stringify({ last_seq: `${count - 1}-g1`, pending: 0 })
+    ].join("\r\n").replace("\r\n\r\n", "\n\n")
+  )
+
+  it.effect.prop(
+    "a feed cut into pieces anywhere, even inside a character, parses to the same events",
+    [FastCheck.array(FastCheck.nat(), { maxLength: 40 })],
+    ([offsets]) =>
+      Effect.gen(function*() {
+        const fake = fakeClient(() => chunked(cut(feed, offsets)))
+        const events = yield* withDatabase(fake, (db) =>
+          Stream.runCollect(db.changes({ feed: "continuous", includeDocs: true })))
+        const list = Chunk.toReadonlyArray(events)
+        assert.strictEqual(list.length, count + 1)
+        list.slice(0, count).forEach((event, i) => {
+          assert.strictEqual(event._tag === "Change" ? event.id : undefined, `doc${i}`)
+          assert.strictEqual(event._tag === "Change" ? (event.doc as { text?: string } | undefined)?.text : undefined, "ünï €😀")
+        })
+        assert.deepStrictEqual(list[count], { _tag: "LastSeq", lastSeq: `${count - 1}-g1`, pending: 0 })
+      })
+  )
+
+  it.effect("a line that is not a change is a ResponseDecodeError", () =>
+    Effect.gen(function*() {
+      for (const line of ["{\"seq\":1}", "[1,2]", "{\"id\":\"a\",\"seq\":1,\"changes\":[{}]}", "not json"]) {
+        const fake = fakeClient(() => chunked([new TextEncoder().encode(`${JSON.stringify(change(1))}\n${line}\n`)]))
+        const result = yield* withDatabase(fake, (db) => Effect.either(Stream.runCollect(db.changes({ feed: "continuous" }))))
+        assert.instanceOf(leftOf(result), CouchError.ResponseDecodeError)
+      }
+    }))
+})
