@@ -80,9 +80,10 @@ export interface Capabilities {
    */
   readonly stringSequences: boolean
   /**
-   * The cookie lifetime is `[chttpd_auth] timeout` in `/_node/_local/_config`, and the server
-   * re-issues a fresh cookie after a tenth of it. Embedded: `false` (the section is
-   * `couch_httpd_auth`, cookies are re-issued on every request, no `Max-Age`).
+   * The cookie lifetime is `[chttpd_auth] timeout` in `/_node/_local/_config`, cookies carry it as
+   * `Max-Age`, and the server re-issues a fresh cookie after a tenth of it. Embedded: `true` (the
+   * test server maps the section to express-pouchdb's `couch_httpd_auth` and sets `Max-Age`; it
+   * re-issues the cookie on every authenticated request).
    */
   readonly cookieTimeoutConfig: boolean
   /** `/_uuids` are 32 lowercase hex characters. Embedded: `true` (answered by the test server). */
@@ -199,7 +200,7 @@ export const embeddedCapabilities: Capabilities = {
   multiQuery: false,
   rangeRequests: false,
   stringSequences: false,
-  cookieTimeoutConfig: false,
+
   slashInDatabaseNames: false,
   multipartPut: false,
   multipartGet: false,

@@ -7,7 +7,7 @@
  * @internal
  */
 import express from "express"
-import type { NextFunction, Request, RequestHandler, Response } from "express"
+import type { CookieOptions, NextFunction, Request, RequestHandler, Response } from "express"
 import expressPouchDB from "express-pouchdb"
 import type { ExpressPouchDBApp, RouterLayer } from "express-pouchdb"
 import httpAdapter from "pouchdb-adapter-http"
@@ -260,6 +260,8 @@ interface ServerContext {
   readonly liveFeeds: Set<() => void>
   readonly uuid: string
   url: string
+  /** The lifetime of a session cookie, in seconds (`[chttpd_auth] timeout`). */
+  cookieLifetime: () => number
 }
 
 // -----------------------------------------------------------------------------
@@ -406,6 +408,22 @@ const front = (ctx: ServerContext): RequestHandler => (req, res, next) => {
     // express-pouchdb's vhost resolution rebuilds req.url from req.originalUrl
     req.originalUrl = req.url
   }
+
+  // CouchDB 3 reads the cookie settings from [chttpd_auth]; express-pouchdb from [couch_httpd_auth].
+  const authConfig = /^\/_config\/chttpd_auth(\/.*)?$/.exec(req.path)
+  if (authConfig !== null) {
+    const query = req.url.includes("?") ? req.url.slice(req.url.indexOf("?")) : ""
+    req.url = `/_config/couch_httpd_auth${authConfig[1] ?? ""}${query}`
+    req.originalUrl = req.url
+  }
+
+  // Session cookies carry their lifetime, as CouchDB 3's do (allow_persistent_cookies is true there): express-pouchdb
+  // sets none at login, and a Max-Age in milliseconds (so 0) when it renews one.
+  const cookie = res.cookie.bind(res)
+  res.cookie = (name: string, value: unknown, options?: CookieOptions) =>
+    name === "AuthSession" && value !== "" ?
+      cookie(name, value, { path: "/", ...options, maxAge: ctx.cookieLifetime() * 1000 }) :
+      cookie(name, value, options ?? {})
 
   // DELETE /db/_index/_design/x/json/name: express-pouchdb only routes `_design%2Fx`.
   const indexPath = /^(\/[^/]+\/_index\/)_design\/([^/]+\/json\/[^/]+)$/.exec(req.path)
@@ -883,7 +901,8 @@ export const start = async (options: EmbeddedServerOptions): Promise<EmbeddedSer
     admin: options,
     liveFeeds: new Set(),
     uuid: Crypto.randomBytes(16).toString("hex"),
-    url: ""
+    url: "",
+    cookieLifetime: () => 600
   }
 
   const pouchApp = expressPouchDB({
@@ -893,6 +912,17 @@ export const start = async (options: EmbeddedServerOptions): Promise<EmbeddedSer
     overrideMode: { exclude: ["compression", "routes/fauxton", "routes/http-log"] }
   })
   pouchApp.set("etag", false)
+  // Config values are strings (as on CouchDB); pouchdb-auth adds the cookie timeout to a number of seconds.
+  const config = pouchApp.couchConfig
+  const getConfig = config.get.bind(config)
+  config.get = (section, key) => {
+    const value = getConfig(section, key)
+    return section === "couch_httpd_auth" && key === "timeout" ? Number(value) : value
+  }
+  ctx.cookieLifetime = () => {
+    const seconds = Number(getConfig("couch_httpd_auth", "timeout"))
+    return Number.isFinite(seconds) && seconds > 0 ? seconds : 600
+  }
   await setConfig(pouchApp, "log", "level", "none")
   await setConfig(pouchApp, "admins", options.username, options.password)
 

@@ -85,6 +85,7 @@ declare module "express-pouchdb" {
   /** The express-pouchdb configuration store. */
   export interface CouchConfig {
     set(section: string, key: string, value: string, callback: (error: unknown) => void): void
+    get(section: string, key: string): unknown
     registerDefault(section: string, key: string, value: unknown): void
   }
 
