@@ -149,6 +149,40 @@ layer(TestLive, { excludeTestServices: true })("follow", (it) => {
       assert.isDefined(yield* follower.checkpoint)
     }))
 
+  it.scoped("a follower sees every document written while the server restarts again and again", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (server.restart === undefined) return
+      const restart = server.restart
+      const db = yield* testDatabase("restart")
+      const follower = yield* db.follow({ heartbeat: "200 millis", schedule: Schedule.spaced("50 millis") })
+      const seen = new Set<string>()
+      const total = 40
+      const consumer = yield* follower.changes.pipe(
+        Stream.tap((change) => Effect.sync(() => seen.add(change.id))),
+        Stream.takeUntil(() => seen.size >= total),
+        Stream.runDrain,
+        Effect.fork
+      )
+      // the writer waits out each restart: its writes fail with TransportError while the server is away
+      let failedWrites = 0
+      const write = (id: string) =>
+        db.put({ _id: id }).pipe(
+          Effect.tapErrorTag("TransportError", () => Effect.sync(() => failedWrites++)),
+          Effect.retry({ schedule: Schedule.spaced("50 millis"), while: (error) => error._tag === "TransportError" }),
+          // a write whose answer was lost in the restart may have landed: the retry then meets it
+          Effect.catchTag("ConflictError", () => Effect.void)
+        )
+      for (let i = 0; i < total; i++) {
+        if (i % 10 === 5) yield* Effect.fork(restart("300 millis"))
+        yield* write(`doc-${i}`)
+        yield* Effect.sleep("20 millis")
+      }
+      yield* Fiber.join(consumer).pipe(Effect.timeout("30 seconds"))
+      assert.strictEqual(seen.size, total)
+      assert.isTrue(failedWrites >= 3, `writes that met the server away: ${failedWrites}`)
+    }))
+
   it.scoped("a follower of a deleted database stops with NotFoundError", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase("follow")

@@ -115,6 +115,26 @@ layer(TestLive, { excludeTestServices: true })("faults against the test server",
       assert.isString((yield* Fiber.join(fiber)).version)
     }))
 
+  it.scoped("a cookie session survives a restart of the server itself, and its documents are there after it", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (server.restart === undefined) return
+      const db = yield* testDatabase("restart")
+      yield* db.put({ _id: "before" })
+      const couch = yield* CouchSession.make({
+        url: server.url,
+        auth: CouchAuth.cookie(server.admin.username, server.admin.password),
+        retry: false
+      })
+      const restarted = yield* Effect.fork(server.restart("500 millis"))
+      yield* Effect.sleep("100 millis")
+      assert.instanceOf(leftOf(yield* Effect.either(couch.info)), CouchError.TransportError)
+      yield* Fiber.join(restarted)
+      yield* couch.checkCredentials
+      const same = yield* couch.use(db.name)
+      assert.strictEqual((yield* same.get("before"))._id, "before")
+    }))
+
   it.scoped("https URLs work with a custom CA for a self-signed certificate", () =>
     Effect.gen(function*() {
       const server = yield* CouchTestServer.CouchTestServer

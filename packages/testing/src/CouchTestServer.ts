@@ -10,6 +10,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -231,6 +232,12 @@ export interface TestServer {
   readonly version: string
   /** What the server supports. */
   readonly capabilities: Capabilities
+  /**
+   * Takes the server away for `downtime` and brings it back on the same URL with its data, as a restart does:
+   * live feeds end, every connection is closed, new ones are refused meanwhile. Only the embedded server can
+   * (`undefined` for the server at `COUCHDB_URL`): gate restart tests on it.
+   */
+  readonly restart: ((downtime: Duration.DurationInput) => Effect.Effect<void, CouchTestServerError>) | undefined
 }
 
 /**
@@ -352,7 +359,16 @@ export const makeEmbedded: Effect.Effect<TestServer, CouchTestServerError, Scope
     admin: { username: lease.server.admin.username, password: Redacted.make(lease.server.admin.password) },
     kind: "embedded",
     version: lease.server.version,
-    capabilities: embeddedCapabilities
+    capabilities: embeddedCapabilities,
+    restart: (downtime) =>
+      Effect.tryPromise({
+        try: () => lease.server.restart(Duration.toMillis(Duration.decode(downtime))),
+        catch: (cause) =>
+          new CouchTestServerError({
+            message: `Could not restart the embedded CouchDB server: ${cause instanceof Error ? cause.message : String(cause)}`,
+            cause
+          })
+      })
   })
 })
 
@@ -394,7 +410,8 @@ export const makeRemote = (options: {
       admin,
       kind: "couchdb",
       version: info.version,
-      capabilities: couchdbCapabilities(info.version)
+      capabilities: couchdbCapabilities(info.version),
+      restart: undefined
     })
   })
 

@@ -66,6 +66,11 @@ export interface EmbeddedServer {
   readonly admin: EmbeddedServerOptions
   /** Closes every socket and live feed, frees the in-memory databases, removes the temp dir. */
   readonly stop: () => Promise<void>
+  /**
+   * Goes away for `downtimeMs` (live feeds ended, every connection closed, new ones refused) and comes back on
+   * the same port with its data, as a restarted CouchDB does.
+   */
+  readonly restart: (downtimeMs: number) => Promise<void>
 }
 
 /** @internal */
@@ -956,24 +961,33 @@ export const start = async (options: EmbeddedServerOptions): Promise<EmbeddedSer
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject)
-      resolve()
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject)
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject)
+        resolve()
+      })
     })
-  })
+  await listen(0)
   const address = server.address()
-  ctx.url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
+  const port = typeof address === "object" && address !== null ? address.port : 0
+  ctx.url = `http://127.0.0.1:${port}`
+
+  /** Ends live feeds and closes every connection; the server stops listening. */
+  const goAway = async () => {
+    for (const feed of [...ctx.liveFeeds]) feed()
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const socket of sockets) socket.destroy()
+    await withTimeout(closed, 2000)
+  }
 
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     if (stopped !== undefined) return stopped
     stopped = (async () => {
-      for (const feed of [...ctx.liveFeeds]) feed()
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      for (const socket of sockets) socket.destroy()
-      await withTimeout(closed, 2000)
+      await restarting
+      await goAway()
       await withTimeout(pouchApp.daemonManager.stop(Pouch), 2000)
       for (const [event, listener] of addedListeners) base.removeListener(event, listener)
       // free the in-memory stores (PouchDB keeps them in a process-global map)
@@ -991,7 +1005,18 @@ export const start = async (options: EmbeddedServerOptions): Promise<EmbeddedSer
     return stopped
   }
 
-  return { url: ctx.url, version: embeddedVersion, admin: options, stop }
+  let restarting: Promise<void> = Promise.resolve()
+  const restart = (downtimeMs: number): Promise<void> => {
+    if (stopped !== undefined) return Promise.reject(new Error("the embedded server is stopped"))
+    restarting = restarting.then(async () => {
+      await goAway()
+      await new Promise((resolve) => setTimeout(resolve, downtimeMs))
+      await listen(port)
+    })
+    return restarting
+  }
+
+  return { url: ctx.url, version: embeddedVersion, admin: options, stop, restart }
 }
 
 // -----------------------------------------------------------------------------
