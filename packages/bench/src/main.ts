@@ -625,6 +625,25 @@ const tables = (
       )
     }
     lines.push("")
+    const burst = mine.filter((s) => s.extra?.heapBeforeBurstMiB !== undefined)
+    if (burst.length > 0) {
+      lines.push(
+        "After get-doc-concurrent, 5 bursts of 1,000 GETs in flight on the same client, then 5 more: the heap in use (MiB, after a GC) before them, after the first 5 and after the next 5, and its peak during them. The first bursts leave the connection pool's 1,000 open sockets; more bursts should add nothing."
+      )
+      lines.push("")
+      lines.push("| client | heap before | peak during | after 5 bursts | after 10 bursts | growth over the last 5 |")
+      lines.push("| --- | ---: | ---: | ---: | ---: | ---: |")
+      for (const s of burst) {
+        const after = s.extra?.heapAfterBurstMiB ?? NaN
+        const again = s.extra?.heapAfterMoreBurstsMiB ?? NaN
+        lines.push(
+          `| ${s.label} | ${(s.extra?.heapBeforeBurstMiB ?? NaN).toFixed(1)} | ${(s.extra?.heapPeakBurstMiB ?? NaN).toFixed(1)} | ${
+            after.toFixed(1)
+          } | ${again.toFixed(1)} | ${(again - after).toFixed(1)} |`
+        )
+      }
+      lines.push("")
+    }
   }
   if (targets.length > 0) {
     lines.push("#### Targets")

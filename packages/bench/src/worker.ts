@@ -91,6 +91,41 @@ const measureNow = async (
   }
 }
 
+/** Requests in flight in a burst, and how many bursts. */
+const burstSize = 1000
+const bursts = 5
+
+/** The heap in use once garbage is collected (twice: finalizers of the first collection free more). */
+const settledHeap = () => {
+  global.gc?.()
+  global.gc?.()
+  return process.memoryUsage().heapUsed
+}
+
+/**
+ * After the measurement: bursts of 1,000 GETs in flight on the same client, then whether the heap returns to
+ * where it was before them, and stays there after as many bursts again (nothing retained per request).
+ */
+const burst = async (driver: Driver): Promise<Record<string, number>> => {
+  const before = settledHeap()
+  let peak = before
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().heapUsed)
+  }, 5)
+  for (let i = 0; i < bursts; i++) await driver.getDocsConcurrent(burstSize, burstSize)
+  const after = settledHeap()
+  // the same again: what the first bursts left (open connections of the pool) is there once, not per burst
+  for (let i = 0; i < bursts; i++) await driver.getDocsConcurrent(burstSize, burstSize)
+  clearInterval(sampler)
+  const again = settledHeap()
+  return {
+    heapBeforeBurstMiB: before / mib,
+    heapPeakBurstMiB: peak / mib,
+    heapAfterBurstMiB: after / mib,
+    heapAfterMoreBurstsMiB: again / mib
+  }
+}
+
 const run = async (driver: Driver): Promise<Result> => {
   switch (spec.workload) {
     case "get-doc": {
@@ -99,7 +134,8 @@ const run = async (driver: Driver): Promise<Result> => {
     }
     case "get-doc-concurrent": {
       await driver.getDocsConcurrent(spec.warmup, spec.concurrency)
-      return measure(spec.count, () => driver.getDocsConcurrent(spec.count, spec.concurrency))
+      const result = await measure(spec.count, () => driver.getDocsConcurrent(spec.count, spec.concurrency))
+      return { ...result, extra: await burst(driver) }
     }
     case "bulk-insert": {
       // warm up with documents of their own ids, in the same database

@@ -14,6 +14,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Tls from "node:tls"
+import * as Undici from "undici"
 import { CouchAuth, CouchError, CouchSession } from "../src/index.js"
 import { fakeClient, json } from "./fake.js"
 import { proxy } from "./proxy.js"
@@ -83,15 +84,34 @@ layer(TestLive, { excludeTestServices: true })("faults against the test server",
       assert.isTrue(yield* waitClosed(watcher.open), "the feed's connection stayed open")
     }))
 
-  it.scoped("1,000 concurrent operations on one session: none lost, none duplicated", () =>
+  it.scoped("1,000 concurrent operations on one session over a bounded pool: none lost, none duplicated", () =>
     Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
       const db = yield* testDatabase("burst")
+      const watcher = yield* proxy(server.url)
+      // the pool: at most 16 connections, whatever the number of fibers
+      const pooled = yield* Layer.build(NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
+        Layer.provide(Layer.scoped(
+          NodeHttpClient.Dispatcher,
+          Effect.acquireRelease(
+            Effect.sync(() => new Undici.Agent({ connections: 16 })),
+            (agent) => Effect.promise(() => agent.destroy())
+          )
+        ))
+      ))
+      const couch = yield* CouchSession.make({
+        url: watcher.url,
+        auth: CouchAuth.basic(server.admin.username, server.admin.password)
+      }).pipe(Effect.provide(pooled))
+      const shared = yield* couch.use(db.name)
       const ids = Array.from({ length: 1000 }, (_, i) => `doc-${i}`)
-      const written = yield* Effect.forEach(ids, (id) => db.put({ _id: id, id }), { concurrency: 1000 })
+      const written = yield* Effect.forEach(ids, (id) => shared.put({ _id: id, id }), { concurrency: 1000 })
       assert.isTrue(written.every((result, i) => result.id === ids[i] && result.rev.startsWith("1-")))
-      const read = yield* Effect.forEach(ids, (id) => db.get(id), { concurrency: 1000 })
-      assert.isTrue(read.every((doc, i) => doc.id === ids[i]))
+      const read = yield* Effect.forEach(ids, (id) => shared.get(id), { concurrency: 1000 })
+      assert.isTrue(read.every((doc, i) => doc._id === ids[i] && doc.id === ids[i]))
       assert.strictEqual((yield* db.info).docCount, 1000)
+      const peak = yield* watcher.peak
+      assert.isTrue(peak >= 2 && peak <= 16, `connections open at once: ${peak}`)
     }))
 
   it.scoped("a session survives the server going away and coming back", () =>

@@ -9,6 +9,8 @@ export interface Proxy {
   readonly cut: Effect.Effect<number>
   /** How many connections are open now. */
   readonly open: Effect.Effect<number>
+  /** The most connections that were open at once. */
+  readonly peak: Effect.Effect<number>
   /** Goes away: cuts every connection and refuses new ones (as a stopped server would) until `restore`. */
   readonly goAway: Effect.Effect<void>
   /** Comes back. */
@@ -23,10 +25,12 @@ export const proxy = (target: string) =>
       readonly sockets: Set<Net.Socket>
       readonly url: string
       readonly away: { value: boolean }
+      readonly peak: { value: number }
     }>((resume) => {
       const upstream = new URL(target)
       const sockets = new Set<Net.Socket>()
       const away = { value: false }
+      const peak = { value: 0 }
       const server = Net.createServer((client) => {
         if (away.value) {
           client.destroy()
@@ -35,6 +39,7 @@ export const proxy = (target: string) =>
         const remote = Net.connect(Number(upstream.port), upstream.hostname)
         sockets.add(client)
         sockets.add(remote)
+        peak.value = Math.max(peak.value, sockets.size / 2)
         const close = () => {
           sockets.delete(client)
           sockets.delete(remote)
@@ -51,7 +56,7 @@ export const proxy = (target: string) =>
         const url = new URL(target)
         url.port = String(address.port)
         url.hostname = "127.0.0.1"
-        resume(Effect.succeed({ server, sockets, away, url: url.href.replace(/\/$/, "") }))
+        resume(Effect.succeed({ server, sockets, away, peak, url: url.href.replace(/\/$/, "") }))
       })
     }),
     ({ server, sockets }) =>
@@ -59,7 +64,7 @@ export const proxy = (target: string) =>
         for (const socket of sockets) socket.destroy()
         server.close(() => resume(Effect.void))
       })
-  ).pipe(Effect.map(({ away, sockets, url }): Proxy => ({
+  ).pipe(Effect.map(({ away, peak, sockets, url }): Proxy => ({
     url,
     cut: Effect.sync(() => {
       const count = sockets.size
@@ -67,6 +72,7 @@ export const proxy = (target: string) =>
       return count
     }),
     open: Effect.sync(() => [...sockets].filter((socket) => !socket.destroyed).length / 2),
+    peak: Effect.sync(() => peak.value),
     goAway: Effect.sync(() => {
       away.value = true
       for (const socket of [...sockets]) socket.destroy()
