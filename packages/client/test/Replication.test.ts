@@ -18,11 +18,11 @@ import { TestLive, testDatabase } from "./support.js"
 const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined
 
 /**
- * CouchDB's replicator (the one with `/_scheduler`) takes `{ url, auth }` (the default form); express-pouchdb's
+ * CouchDB's replicator takes `{ url, auth }` (the default form); express-pouchdb's
  * `/_replicate` takes URL strings only, so credentials go in the URL there.
  */
 const credentialsFor = (server: CouchTestServer.TestServer): Replication.Credentials | undefined =>
-  server.capabilities.scheduler ? undefined : "url"
+  server.capabilities.couchReplicator ? undefined : "url"
 
 const adminEndpoint = (server: CouchTestServer.TestServer, name: string): Replication.EndpointObject => ({
   url: `${server.url}/${name}`,
@@ -97,7 +97,7 @@ layer(TestLive, { excludeTestServices: true })("replication against the test ser
     Effect.gen(function*() {
       const server = yield* CouchTestServer.CouchTestServer
       // express-pouchdb's /_replicate passes on only `continuous`, `filter` and `query_params`
-      if (!server.capabilities.scheduler) return
+      if (!server.capabilities.couchReplicator) return
       const couch = yield* CouchSession.CouchSession
       const source = yield* testDatabase("rsrc")
       const target = yield* testDatabase("rtgt")
@@ -113,7 +113,7 @@ layer(TestLive, { excludeTestServices: true })("replication against the test ser
     Effect.gen(function*() {
       const server = yield* CouchTestServer.CouchTestServer
       // express-pouchdb creates a missing source as admin, and a failing replication crashes it
-      if (!server.capabilities.scheduler) return
+      if (!server.capabilities.couchReplicator) return
       const couch = yield* CouchSession.CouchSession
       const target = yield* testDatabase("rtgt")
       const result = yield* Effect.either(
@@ -130,7 +130,7 @@ layer(TestLive, { excludeTestServices: true })("replication against the test ser
     Effect.gen(function*() {
       const server = yield* CouchTestServer.CouchTestServer
       // express-pouchdb answers a continuous /_replicate with no id and cannot cancel it
-      if (!server.capabilities.scheduler) return
+      if (!server.capabilities.couchReplicator) return
       const couch = yield* CouchSession.CouchSession
       const source = yield* testDatabase("rsrc")
       const target = yield* testDatabase("rtgt")
@@ -192,7 +192,7 @@ layer(TestLive, { excludeTestServices: true })("replication against the test ser
       const server = yield* CouchTestServer.CouchTestServer
       // pouchdb-replicator (embedded) reads the deleted document back when its replication stops: an unhandled
       // rejection in the test process
-      if (!server.capabilities.scheduler) return
+      if (!server.capabilities.couchReplicator) return
       const couch = yield* CouchSession.CouchSession
       const source = yield* testDatabase("rsrc")
       const target = yield* testDatabase("rtgt")

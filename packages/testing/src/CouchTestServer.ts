@@ -44,6 +44,13 @@ export interface Capabilities {
   readonly up: boolean
   /** `/_scheduler/jobs` and `/_scheduler/docs`. Embedded: `false`. */
   readonly scheduler: boolean
+  /**
+   * The replicator is CouchDB's: `/_replicate` takes `{ url, auth }` endpoints and every option (`doc_ids`,
+   * `selector`, `cancel`), a continuous replication answers its id, a missing source is 404 `db_not_found`.
+   * Embedded: `false` (PouchDB's replicator behind express-pouchdb: URL strings only, `doc_ids` and `selector`
+   * ignored, no cancel).
+   */
+  readonly couchReplicator: boolean
   /** `POST /db/_purge`. Embedded: `false`. */
   readonly purge: boolean
   /** `/db/_design_docs`. Embedded: `false`. */
@@ -152,6 +159,7 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     dbsInfo: true,
     up: true,
     scheduler: true,
+    couchReplicator: true,
     purge: true,
     designDocsEndpoint: true,
     multiQuery: true,
@@ -196,6 +204,7 @@ export const embeddedCapabilities: Capabilities = {
   partitions: false,
   dbsInfo: false,
   scheduler: false,
+  couchReplicator: false,
   purge: false,
   designDocsEndpoint: false,
   multiQuery: false,

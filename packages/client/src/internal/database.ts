@@ -24,12 +24,19 @@ import * as Wire from "./wire.js"
 
 const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
 const Acknowledgement = Schema.Struct({ ok: Schema.optional(Schema.Boolean) })
-const BulkDocsAnswer = Schema.Array(Schema.Struct({
-  id: Schema.optional(Schema.String),
-  rev: Schema.optional(Schema.String),
-  error: Schema.optional(Schema.String),
-  reason: Schema.optional(Schema.String)
-}))
+/** An entry of a `_bulk_docs` answer: `{ id, rev }`, or `{ id, error, reason }`. */
+interface BulkDocsEntry {
+  readonly id?: string
+  readonly rev?: string
+  readonly error?: string
+  readonly reason?: string
+}
+const isString = (value: unknown) => typeof value === "string"
+const BulkDocsAnswer = Wire.checkedArray<BulkDocsEntry>("results", (entry) =>
+  !Wire.isObject(entry) ?
+    "not an object" :
+    Wire.optionalField(entry, "id", "a string", isString) ?? Wire.optionalField(entry, "rev", "a string", isString) ??
+      Wire.optionalField(entry, "error", "a string", isString) ?? Wire.optionalField(entry, "reason", "a string", isString))
 // `ok: Unknown` would also match an entry without `ok`: the other shape goes first.
 const OpenRevsAnswer = Schema.Array(Schema.Union(
   Schema.Struct({ missing: Schema.String }),

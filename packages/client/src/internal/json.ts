@@ -9,42 +9,52 @@ import { InvalidArgumentError } from "../CouchError.js"
 /** The first place where a value is not JSON, described, or `undefined` when it is JSON. */
 export const jsonProblem = (value: unknown): string | undefined => {
   const ancestors = new Set<object>()
-  const visit = (value: unknown, path: string, inArray: boolean): string | undefined => {
+  // the path to the value being visited; written out only when there is a problem to name
+  const path: Array<string | number> = []
+  /** What is wrong with the value at `path`, or `undefined`. */
+  const visit = (value: unknown, inArray: boolean): string | undefined => {
     switch (typeof value) {
       case "string":
       case "boolean":
         return undefined
       case "number":
-        return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot hold`
+        return Number.isFinite(value) ? undefined : `is ${value}, which JSON cannot hold`
       case "undefined":
-        return inArray ? `${path} is undefined, which JSON would turn into null` : undefined
+        return inArray ? "is undefined, which JSON would turn into null" : undefined
       case "bigint":
-        return `${path} is a BigInt, which JSON cannot hold`
+        return "is a BigInt, which JSON cannot hold"
       case "function":
       case "symbol":
-        return `${path} is a ${typeof value}, which JSON would drop`
+        return `is a ${typeof value}, which JSON would drop`
       case "object": {
         if (value === null) return undefined
-        if (ancestors.has(value)) return `${path} refers back to itself (a cycle)`
+        if (ancestors.has(value)) return "refers back to itself (a cycle)"
         if (typeof (value as { toJSON?: unknown }).toJSON === "function") return undefined
         ancestors.add(value)
-        let problem: string | undefined
         if (Array.isArray(value)) {
-          for (let i = 0; i < value.length && problem === undefined; i++) {
-            problem = visit(value[i], `${path}[${i}]`, true)
+          for (let i = 0; i < value.length; i++) {
+            path.push(i)
+            const problem = visit(value[i], true)
+            if (problem !== undefined) return problem
+            path.pop()
           }
         } else {
           for (const key in value) {
-            problem = visit((value as Record<string, unknown>)[key], `${path}.${key}`, false)
-            if (problem !== undefined) break
+            path.push(key)
+            const problem = visit((value as Record<string, unknown>)[key], false)
+            if (problem !== undefined) return problem
+            path.pop()
           }
         }
         ancestors.delete(value)
-        return problem
+        return undefined
       }
     }
   }
-  return visit(value, "$", false)
+  const problem = visit(value, false)
+  return problem === undefined ?
+    undefined :
+    `${path.reduce<string>((text, step) => typeof step === "number" ? `${text}[${step}]` : `${text}.${step}`, "$")} ${problem}`
 }
 
 /** A JSON request body, or an `InvalidArgumentError` naming what is not JSON. */
