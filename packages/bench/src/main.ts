@@ -362,6 +362,8 @@ const runOne = async (
       pageSize: options.pageSize,
       docId,
       attachmentMiB: options.attachmentMiB,
+      // the memory of bursts is the client's: measured where the server answers at once
+      burst: server.kind === "canned",
       profile
     }
     return await runWorker(spec, 10 * 60_000)

@@ -47,6 +47,8 @@ export interface Spec {
   readonly pageSize: number
   readonly docId: string
   readonly attachmentMiB: number
+  /** After get-doc-concurrent, bursts of 1,000 GETs in flight, and the heap before and after them. */
+  readonly burst: boolean
   /** Write a CPU profile of the measurement (only) to this file. */
   readonly profile?: string | undefined
 }

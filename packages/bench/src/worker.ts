@@ -135,7 +135,7 @@ const run = async (driver: Driver): Promise<Result> => {
     case "get-doc-concurrent": {
       await driver.getDocsConcurrent(spec.warmup, spec.concurrency)
       const result = await measure(spec.count, () => driver.getDocsConcurrent(spec.count, spec.concurrency))
-      return { ...result, extra: await burst(driver) }
+      return spec.burst ? { ...result, extra: await burst(driver) } : result
     }
     case "bulk-insert": {
       // warm up with documents of their own ids, in the same database

@@ -183,6 +183,20 @@ layer(TestLive, { excludeTestServices: true })("follow", (it) => {
       assert.isTrue(failedWrites >= 3, `writes that met the server away: ${failedWrites}`)
     }))
 
+  it.scoped("a follower's checkpoint, read while a change is handled, is that change's sequence", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("checkpoint")
+      yield* db.bulkDocs(Array.from({ length: 25 }, (_, i) => ({ _id: `doc-${i}` })))
+      const follower = yield* db.follow({ heartbeat: "200 millis" })
+      const handled = yield* follower.changes.pipe(
+        Stream.take(25),
+        Stream.mapEffect((change) => Effect.map(follower.checkpoint, (checkpoint) => [change.seq, checkpoint] as const)),
+        collect
+      )
+      assert.strictEqual(handled.length, 25)
+      for (const [seq, checkpoint] of handled) assert.deepStrictEqual(checkpoint, seq)
+    }))
+
   it.scoped("a follower of a deleted database stops with NotFoundError", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase("follow")

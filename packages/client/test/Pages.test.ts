@@ -151,3 +151,20 @@ describe("continuous feed lines", () => {
       }
     }))
 })
+
+describe("follower checkpoint", () => {
+  it.effect("read while a change is handled, it is that change's sequence, even when many arrive in one chunk", () =>
+    Effect.gen(function*() {
+      const body = new TextEncoder().encode(Array.from({ length: 25 }, (_, i) => JSON.stringify(change(i))).join("\n") + "\n")
+      const fake = fakeClient(() => chunked([body]))
+      const handled = yield* withDatabase(fake, (db) =>
+        Effect.flatMap(db.follow({ heartbeat: "1 second" }), (follower) =>
+          follower.changes.pipe(
+            Stream.take(25),
+            Stream.mapEffect((event) => Effect.map(follower.checkpoint, (checkpoint) => [event.seq, checkpoint] as const)),
+            Stream.runCollect
+          )))
+      assert.strictEqual(handled.length, 25)
+      for (const [seq, checkpoint] of handled) assert.strictEqual(checkpoint, seq)
+    }))
+})

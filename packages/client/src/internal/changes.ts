@@ -339,13 +339,9 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
         Effect.map(Ref.get(checkpoint), (since) => streamed({ ...options, heartbeat }, "continuous", since, idleTimeout))
       ).pipe(
         Stream.interruptAfter(options.reconnectAfter ?? "60 seconds"),
-        // the checkpoint moves a chunk of events at a time, as they are handed on
-        Stream.mapChunksEffect((events) =>
-          Option.match(Chunk.last(events), {
-            onNone: () => Effect.succeed(events),
-            onSome: (event) => Effect.as(Ref.set(checkpoint, event._tag === "Change" ? event.seq : event.lastSeq), events)
-          })
-        ),
+        // one event at a time, as it is handed on: a checkpoint read after handling a change is that change's
+        // (moving it a chunk at a time would skip the rest of the chunk after a crash)
+        Stream.tap((event) => Ref.set(checkpoint, event._tag === "Change" ? event.seq : event.lastSeq)),
         Stream.filter((event): event is Changes.Change<A> => event._tag === "Change")
       )
       const changes = connection.pipe(
