@@ -74,6 +74,23 @@ describe("_all_docs pages", () => {
       }
     }))
 
+  it.effect("a page of 10,000 rows folds without overflowing the stack (chunks stay at most 4,096 long)", () =>
+    Effect.gen(function*() {
+      const rows = Array.from({ length: 10_000 }, (_, i) => row(i))
+      const fake = fakeClient(() => allDocsAnswer(rows))
+      const [count, longest] = yield* withDatabase(fake, (db) =>
+        Stream.runFold(
+          Stream.chunks(db.allDocs({ includeDocs: true, pageSize: 10_000, limit: 10_000 })),
+          [0, 0] as readonly [number, number],
+          ([count, longest], chunk) => [count + chunk.length, Math.max(longest, chunk.length)] as const
+        ))
+      assert.strictEqual(count, 10_000)
+      assert.isAtMost(longest, 4096)
+      const folded = yield* withDatabase(fake, (db) =>
+        Stream.runFold(db.allDocs({ pageSize: 10_000, limit: 10_000 }), 0, (n) => n + 1))
+      assert.strictEqual(folded, 10_000)
+    }))
+
   it.effect("a malformed row is a ResponseDecodeError that names it", () =>
     Effect.gen(function*() {
       for (const bad of [{ id: "x", key: "x", value: { rev: 1 } }, "a string", { id: 7, key: "x", value: { rev: "1-a" } }, { id: "x" }]) {

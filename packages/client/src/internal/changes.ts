@@ -15,6 +15,7 @@ import * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
 import { type Codec, decodeRows } from "./codec.js"
 import * as Json from "./json.js"
+import * as Paging from "./paging.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
 
@@ -284,7 +285,7 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
           { _tag: "LastSeq", lastSeq: answer.last_seq, pending: answer.pending }
         ]))
     }
-    return Stream.paginateChunkEffect<PageState, Changes.ChangeEvent<A>, Database.ReadError | D, never>(
+    return Paging.boundChunks(Stream.paginateChunkEffect<PageState, Changes.ChangeEvent<A>, Database.ReadError | D, never>(
       { since: options.since, remaining: options.limit ?? Infinity },
       (state) => {
         const want = Math.min(pageSize, state.remaining)
@@ -299,7 +300,7 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
           ] as const
         })
       }
-    )
+    ))
   }
 
   const changes = (options: Changes.ChangesOptions = {}): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {

@@ -84,8 +84,23 @@ export const byKey = <Row, E, R>(options: {
       return Effect.succeed([Chunk.unsafeFromArray(rows.slice(0, want)), Option.some(nextState)] as const)
     })
   }
-  return Stream.paginateChunkEffect(initial, step)
+  return boundChunks(Stream.paginateChunkEffect(initial, step))
 }
+
+/**
+ * The most elements a chunk of the library's streams holds: Effect's default chunk size. `Stream.runFold` (through
+ * `Sink.fold`) recurses once per element of a chunk, and a page of 10,000 rows as one chunk overflows the stack.
+ */
+export const maxChunkSize = 4096
+
+/** Splits every chunk longer than {@link maxChunkSize} into chunks of at most that size, nothing buffered. */
+export const boundChunks = <A, E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  stream.pipe(
+    Stream.chunks,
+    Stream.flatMap((chunk) =>
+      chunk.length <= maxChunkSize ? Stream.fromChunk(chunk) : Stream.fromChunks(...Chunk.chunksOf(chunk, maxChunkSize))
+    )
+  )
 
 /** Splits a list into consecutive pieces of at most `size` elements. */
 export const chunksOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
