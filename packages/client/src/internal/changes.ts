@@ -285,7 +285,7 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
           { _tag: "LastSeq", lastSeq: answer.last_seq, pending: answer.pending }
         ]))
     }
-    return Paging.boundChunks(Stream.paginateChunkEffect<PageState, Changes.ChangeEvent<A>, Database.ReadError | D, never>(
+    return Paging.paginate<PageState, Changes.ChangeEvent<A>, Database.ReadError | D, never>(
       { since: options.since, remaining: options.limit ?? Infinity },
       (state) => {
         const want = Math.min(pageSize, state.remaining)
@@ -300,7 +300,7 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
           ] as const
         })
       }
-    ))
+    )
   }
 
   const changes = (options: Changes.ChangesOptions = {}): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {

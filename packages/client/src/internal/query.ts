@@ -153,7 +153,7 @@ export const make = <A, D>(
 
   const findStream = (query: Mango.FindQuery<A>): Stream.Stream<A, Database.ReadError | D> => {
     const pageSize = query.limit ?? 100
-    return Paging.boundChunks(Stream.paginateChunkEffect<FindState, A, Database.ReadError | D, never>(
+    return Paging.paginate<FindState, A, Database.ReadError | D, never>(
       { bookmark: query.bookmark, skip: query.skip ?? 0 },
       (state) =>
         Effect.map(
@@ -176,7 +176,7 @@ export const make = <A, D>(
             ] as const
           }
         )
-    ))
+    )
   }
 
   const explain = (query: Mango.FindQuery<A>) =>
