@@ -180,7 +180,7 @@ const documents = <A, D>(
     Effect.withSpan(`Database.${operation}`, {
       attributes: id === undefined ? attributes : { ...attributes, "couchdb.document": id }
     })
-  const docPath = (id: string) => Effect.map(Names.documentPath(id), (path) => `${root}/${path}`)
+  const docPath = (id: string) => Either.map(Names.documentPath(id), (path) => `${root}/${path}`)
 
   /** A document write; one that carries its revision can be sent again harmlessly (a repeat is a conflict). */
   const write = (method: HttpMethod.HttpMethod, path: string, body: unknown, params?: Request.Request["params"]) =>
@@ -204,12 +204,15 @@ const documents = <A, D>(
       })
     }).pipe(span("put"))
 
-  const get: Database.Documents<A, D>["get"] = (id, options = {}) =>
-    Effect.flatMap(docPath(id), (path) => {
-      const request: Request.Request = { method: "GET", path, params: getParams(options) }
-      return Request.execute(transport, request, readErrors, (response) =>
-        Effect.flatMap(Request.readJson(transport, request, response), codec.decode))
-    }).pipe(span("get", id))
+  const get: Database.Documents<A, D>["get"] = (id, options = {}) => {
+    const path = docPath(id)
+    if (Either.isLeft(path)) return Effect.fail(path.left).pipe(span("get", id))
+    const request: Request.Request = { method: "GET", path: path.right, params: getParams(options) }
+    return Request.execute(transport, request, readErrors, (response) =>
+      Request.readJson(transport, request, response, (json) => codec.decodeSync(json) ?? codec.decode(json))).pipe(
+        span("get", id)
+      )
+  }
 
   const bulkDocsRequest = (docs: ReadonlyArray<unknown>, newEdits: boolean | undefined) =>
     Effect.flatMap(Json.body({ docs, new_edits: newEdits }, "documents"), (body) =>

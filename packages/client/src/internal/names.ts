@@ -1,3 +1,4 @@
+import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import { InvalidArgumentError } from "../CouchError.js"
 
@@ -74,11 +75,11 @@ const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\
 export const isWellFormed = (text: string): boolean => !loneSurrogate.test(text)
 
 /** Checks a document id and gives its path: one encoded segment, the `_design/` or `_local/` prefix kept. */
-export const documentPath = (id: string): Effect.Effect<string, InvalidArgumentError> => {
+export const documentPath = (id: string): Either.Either<string, InvalidArgumentError> => {
   const problem = documentIdProblem(id)
   return problem === undefined ?
-    Effect.succeed(encodeDocumentId(id)) :
-    Effect.fail(new InvalidArgumentError({ argument: "document id", description: problem }))
+    Either.right(encodeDocumentId(id)) :
+    Either.left(new InvalidArgumentError({ argument: "document id", description: problem }))
 }
 
 /** Encodes a valid document id as a path: the `_design/` or `_local/` prefix keeps its slash. */

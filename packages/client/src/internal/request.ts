@@ -217,15 +217,16 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
   errors: Errors,
   onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
-  const exchange = transport.client.execute(toHttpRequest(transport, request)).pipe(
-    Effect.catchAll((error) => Effect.fail(transportError(transport, request, error))),
-    Effect.tap((response) => annotateSpan(request, response)),
-    Effect.flatMap((response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =>
-      response.status >= 200 && response.status < 300 ?
-        onSuccess(response) :
-        statusError(transport, request, response, errors)
-    )
-  )
+  const exchange = Effect.matchEffect(transport.client.execute(toHttpRequest(transport, request)), {
+    onFailure: (error) => Effect.fail(transportError(transport, request, error)),
+    onSuccess: (response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
+      const answered: Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =
+        response.status >= 200 && response.status < 300 ?
+          onSuccess(response) :
+          statusError(transport, request, response, errors)
+      return Effect.zipRight(annotateSpan(request, response), answered)
+    }
+  })
   return Effect.withFiberRuntime((fiber) =>
     bounded(
       transport,
@@ -312,14 +313,20 @@ const retrying = <A, E, R>(
       return retry(first)
     }))
 
-/** Reads a response body as JSON, not decoded further; a body that is not JSON is a `ResponseDecodeError`. */
-export const readJson = (
+/**
+ * Reads a response body as JSON and hands it to `then`; a body that is not JSON is a `ResponseDecodeError`. One
+ * step for both: this is on the path of every request that reads an answer.
+ */
+export const readJson = <A, E, R>(
   transport: Transport,
   request: Request,
-  response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<unknown, CouchError.ResponseDecodeError> =>
-  Effect.catchAll(response.json, (error) =>
-    Effect.fail(transportError(transport, request, error) as CouchError.ResponseDecodeError))
+  response: HttpClientResponse.HttpClientResponse,
+  then: (json: unknown) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | CouchError.ResponseDecodeError, R> =>
+  Effect.matchEffect(response.json, {
+    onFailure: (error) => Effect.fail(transportError(transport, request, error) as CouchError.ResponseDecodeError),
+    onSuccess: then
+  })
 
 /** Reads a response body as JSON and decodes it with a schema; anything else is a `ResponseDecodeError`. */
 export const decodeJson = <A, I, R>(
@@ -329,18 +336,15 @@ export const decodeJson = <A, I, R>(
 ) => {
   const decode = Schema.decodeUnknown(schema)
   return (response: HttpClientResponse.HttpClientResponse): Effect.Effect<A, CouchError.ResponseDecodeError, R> =>
-    readJson(transport, request, response).pipe(
-      Effect.flatMap((json) =>
-        Effect.mapError(decode(json), (error) =>
-          new CouchError.ResponseDecodeError({
-            method: request.method,
-            url: fullUrl(transport, request),
-            status: response.status,
-            description: ParseResult.TreeFormatter.formatErrorSync(error),
-            cause: error
-          }))
-      )
-    )
+    readJson(transport, request, response, (json) =>
+      Effect.mapError(decode(json), (error) =>
+        new CouchError.ResponseDecodeError({
+          method: request.method,
+          url: fullUrl(transport, request),
+          status: response.status,
+          description: ParseResult.TreeFormatter.formatErrorSync(error),
+          cause: error
+        })))
 }
 
 /** Sends a request and decodes its JSON answer with a schema. */
