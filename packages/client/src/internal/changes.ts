@@ -151,32 +151,48 @@ const toChanges = <A, D>(codec: Codec<A, D>, rows: ReadonlyArray<ChangeRow>) =>
     (row, doc): Changes.Change<A> => ({ ...plainChange<A>(row), doc })
   )
 
+/** Splits bytes into lines across chunks: `push` gives the complete lines of a chunk, `end` what is left. */
+const lineSplitter = () => {
+  const decoder = new TextDecoder()
+  let rest = ""
+  return {
+    push: (chunk: Chunk.Chunk<Uint8Array>): Array<string> => {
+      let text = rest
+      for (const bytes of chunk) text += decoder.decode(bytes, { stream: true })
+      const parts = text.split(/\r?\n/)
+      rest = parts.pop() ?? ""
+      return parts
+    },
+    end: (): Array<string> => {
+      const last = rest + decoder.decode()
+      rest = ""
+      return last === "" ? [] : [last]
+    }
+  }
+}
+
 /**
- * Splits a feed's bytes into lines, a chunk of lines at a time (a line may span chunks; the last one may lack its
- * newline).
+ * A feed's bytes as lines, the complete lines of each chunk handed to `f` at once (a line may span chunks; the
+ * last one may lack its newline). Splitting and `f` are one stream stage, which a feed pays for every chunk.
  */
-const lines = <E, R>(body: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E, R> =>
+const byLines = <B, E, R, E2, R2>(
+  body: Stream.Stream<Uint8Array, E, R>,
+  f: (lines: ReadonlyArray<string>) => Effect.Effect<Chunk.Chunk<B>, E2, R2>
+): Stream.Stream<B, E | E2, R | R2> =>
   Stream.suspend(() => {
-    const decoder = new TextDecoder()
-    let rest = ""
+    const splitter = lineSplitter()
     return body.pipe(
-      Stream.mapChunks((chunk) => {
-        let text = rest
-        for (const bytes of chunk) text += decoder.decode(bytes, { stream: true })
-        const parts = text.split(/\r?\n/)
-        rest = parts.pop() ?? ""
-        return Chunk.unsafeFromArray(parts)
-      }),
-      Stream.concat(Stream.suspend(() => {
-        const last = rest + decoder.decode()
-        return last === "" ? Stream.empty : Stream.make(last)
-      }))
+      Stream.mapChunksEffect((chunk) => f(splitter.push(chunk))),
+      Stream.concat(Stream.flattenChunks(Stream.fromEffect(Effect.suspend(() => f(splitter.end())))))
     )
   })
 
-/** Splits a continuous feed into its JSON lines; blank lines are heartbeats. */
-const continuousLines = <E>(body: Stream.Stream<Uint8Array, E>) =>
-  lines(body).pipe(Stream.filter((line) => line.trim() !== ""))
+/** A feed's bytes as lines. */
+const lines = <E, R>(body: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E, R> =>
+  byLines(body, (lines) => Effect.succeed(Chunk.unsafeFromArray(lines)))
+
+/** Whether a line of a continuous feed carries something (blank lines are heartbeats). */
+const isNotBlank = (line: string) => line.trim() !== ""
 
 /** Parses Server-Sent Events into the JSON of their `data` (heartbeat events have none worth keeping). */
 const eventSourceData = <E>(body: Stream.Stream<Uint8Array, E>) =>
@@ -198,6 +214,36 @@ const eventSourceData = <E>(body: Stream.Stream<Uint8Array, E>) =>
 
 /** The changes operations of a database. */
 export const make = <A, D>(transport: Request.Transport, root: string, codec: Codec<A, D>) => {
+  /** Lines of a continuous or eventsource feed as events: parsing is synchronous, and so is decoding where the codec allows. */
+  const parseLines = (
+    request: Request.Request,
+    texts: Iterable<string>
+  ): Effect.Effect<Chunk.Chunk<Changes.ChangeEvent<A>>, CouchError.ResponseDecodeError | D> => {
+    const rows: Array<ChangeRow | LastSeqLine> = []
+    for (const text of texts) {
+      let json: unknown
+      try {
+        json = JSON.parse(text)
+      } catch {
+        return Effect.fail(decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
+      }
+      const line = feedLine(json)
+      if (typeof line === "string") return Effect.fail(decodeFailure(transport, request, `a feed line: ${line}`))
+      rows.push(line)
+    }
+    return Effect.map(
+      decodeRows(
+        codec,
+        rows,
+        (row) => "last_seq" in row || row.doc === null || row.deleted === true ? undefined : row.doc,
+        (row): Changes.ChangeEvent<A> =>
+          "last_seq" in row ? { _tag: "LastSeq", lastSeq: row.last_seq, pending: row.pending } : plainChange(row),
+        (row, doc): Changes.ChangeEvent<A> => ({ ...plainChange<A>(row as ChangeRow), doc })
+      ),
+      Chunk.unsafeFromArray
+    )
+  }
+
   const streamed = (
     options: Changes.ChangesOptions,
     feed: "continuous" | "eventsource",
@@ -222,36 +268,10 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
             reason: "timeout",
             description: "the feed sent neither a change nor a heartbeat in time"
           }), idleTimeout),
-      (bytes) => feed === "continuous" ? continuousLines(bytes) : eventSourceData(bytes),
-      // a chunk of lines at a time: parsing is synchronous, and so is decoding where the codec allows
-      Stream.mapChunksEffect((texts): Effect.Effect<
-        Chunk.Chunk<Changes.ChangeEvent<A>>,
-        CouchError.ResponseDecodeError | D
-      > => {
-        const rows: Array<ChangeRow | LastSeqLine> = []
-        for (const text of texts) {
-          let json: unknown
-          try {
-            json = JSON.parse(text)
-          } catch {
-            return Effect.fail(decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
-          }
-          const line = feedLine(json)
-          if (typeof line === "string") return Effect.fail(decodeFailure(transport, request, `a feed line: ${line}`))
-          rows.push(line)
-        }
-        return Effect.map(
-          decodeRows(
-            codec,
-            rows,
-            (row) => "last_seq" in row || row.doc === null || row.deleted === true ? undefined : row.doc,
-            (row): Changes.ChangeEvent<A> =>
-              "last_seq" in row ? { _tag: "LastSeq", lastSeq: row.last_seq, pending: row.pending } : plainChange(row),
-            (row, doc): Changes.ChangeEvent<A> => ({ ...plainChange<A>(row as ChangeRow), doc })
-          ),
-          Chunk.unsafeFromArray
-        )
-      }),
+      (bytes) =>
+        feed === "continuous" ?
+          byLines(bytes, (texts) => parseLines(request, texts.filter(isNotBlank))) :
+          Stream.mapChunksEffect(eventSourceData(bytes), (texts) => parseLines(request, texts)),
       Stream.takeUntil((event) => event._tag === "LastSeq")
     )
   }

@@ -88,6 +88,26 @@ export const byKey = <Row, E, R>(options: {
 }
 
 /**
+ * The most elements a chunk of the library's streams holds: Effect's default chunk size. `Stream.runFold` (through
+ * `Sink.fold`) recurses once per element of a chunk, and a page of 10,000 rows as one chunk overflows the stack.
+ */
+export const maxChunkSize = 4096
+
+/** Where a paginated stream is: a page to fetch, or the rest of a long page to hand on before the next fetch. */
+type Position<S, A> =
+  | { readonly _tag: "Fetch"; readonly state: S }
+  | { readonly _tag: "Rest"; readonly rows: Chunk.Chunk<A>; readonly next: Option.Option<S> }
+
+/** A page's first {@link maxChunkSize} rows, and where to go from there. */
+const cut = <S, A>(
+  rows: Chunk.Chunk<A>,
+  next: Option.Option<S>
+): readonly [Chunk.Chunk<A>, Option.Option<Position<S, A>>] =>
+  rows.length <= maxChunkSize ?
+    [rows, Option.map(next, (state) => ({ _tag: "Fetch", state }))] :
+    [Chunk.take(rows, maxChunkSize), Option.some({ _tag: "Rest", rows: Chunk.drop(rows, maxChunkSize), next })]
+
+/**
  * A stream of pages: `step` fetches one and says where the next starts; each page reaches the consumer in chunks of
  * at most {@link maxChunkSize}. A page is requested when the consumer has taken the one before it (fetching one page
  * ahead was measured: no faster against the embedded server, and more CPU per row).
@@ -96,22 +116,10 @@ export const paginate = <S, A, E, R>(
   initial: S,
   step: (state: S) => Effect.Effect<readonly [Chunk.Chunk<A>, Option.Option<S>], E, R>
 ): Stream.Stream<A, E, R> =>
-  boundChunks(Stream.paginateChunkEffect(initial, step))
-
-/**
- * The most elements a chunk of the library's streams holds: Effect's default chunk size. `Stream.runFold` (through
- * `Sink.fold`) recurses once per element of a chunk, and a page of 10,000 rows as one chunk overflows the stack.
- */
-export const maxChunkSize = 4096
-
-/** Splits every chunk longer than {@link maxChunkSize} into chunks of at most that size, nothing buffered. */
-export const boundChunks = <A, E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
-  stream.pipe(
-    Stream.chunks,
-    Stream.flatMap((chunk) =>
-      chunk.length <= maxChunkSize ? Stream.fromChunk(chunk) : Stream.fromChunks(...Chunk.chunksOf(chunk, maxChunkSize))
-    )
-  )
+  Stream.paginateChunkEffect<Position<S, A>, A, E, R>({ _tag: "Fetch", state: initial }, (position) =>
+    position._tag === "Rest" ?
+      Effect.succeed(cut(position.rows, position.next)) :
+      Effect.map(step(position.state), ([rows, next]) => cut(rows, next)))
 
 /** Splits a list into consecutive pieces of at most `size` elements. */
 export const chunksOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
