@@ -133,6 +133,9 @@ const contendersOf = (workload: Workload): ReadonlyArray<Contender> => {
     if (client === "effect-couch" && workload === "changes-read") {
       list.push({ label: "effect-couch-continuous", client, variant: "continuous" })
     }
+    if (client === "effect-couch" && workload === "all-docs-read") {
+      list.push({ label: "effect-couch-one-request", client, variant: "one-request" })
+    }
   }
   return list
 }
@@ -568,6 +571,7 @@ const targetsOf = (
     throughputTarget("changes-read")
     throughputTarget("changes-read", "effect-couch-continuous")
     throughputTarget("all-docs-read")
+    throughputTarget("all-docs-read", "effect-couch-one-request")
     const allDocs = ec("all-docs-read")
     if (allDocs !== undefined) {
       const peak = Math.max(allDocs.peakRssMiB, allDocs.maxRssMiB)

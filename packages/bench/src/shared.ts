@@ -18,11 +18,14 @@ export type Client = typeof clients[number]
 /** `effect-platform` (the platform's HttpClient alone) is a diagnostic, run when asked for. */
 export const defaultClients: ReadonlyArray<Client> = ["effect-couch", "nano", "undici", "fetch"]
 
-/** A client as measured in a workload: `changes-read` measures effect-couch's normal and continuous feeds. */
+/**
+ * A client as measured in a workload: `changes-read` measures effect-couch's normal and continuous feeds,
+ * `all-docs-read` its paged read and its read in one request.
+ */
 export interface Contender {
   readonly label: string
   readonly client: Client
-  readonly variant?: "continuous" | undefined
+  readonly variant?: "continuous" | "one-request" | undefined
 }
 
 export interface ServerInfo {

@@ -132,6 +132,12 @@ export interface AllDocsOptions {
   readonly updateSeq?: boolean | undefined
   /** Rows per request of the stream (default 1000). */
   readonly pageSize?: number | undefined
+  /**
+   * Read every row in one request, parsed row by row as the answer arrives, instead of in pages of `pageSize`:
+   * the same constant memory, without a request and a server query per page, and the rows of one snapshot. A
+   * connection that breaks ends the stream with its error (a page would have been retried).
+   */
+  readonly oneRequest?: boolean | undefined
 }
 
 /**

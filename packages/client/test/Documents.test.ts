@@ -276,6 +276,12 @@ layer(TestLive, { excludeTestServices: true })("_all_docs", (it) => {
       const withDocs = Chunk.toReadonlyArray(yield* Stream.runCollect(db.allDocs({ pageSize: 10, includeDocs: true })))
       assert.strictEqual(withDocs.length, 53)
       assert.isTrue(withDocs.every((row, i) => row._tag === "Row" && row.doc?.i === i))
+      // in one request, read as the answer arrives: the same rows
+      assert.deepStrictEqual(yield* collect({ oneRequest: true }), ids)
+      assert.deepStrictEqual(yield* collect({ oneRequest: true, descending: true, limit: 9, skip: 3 }), [...ids].reverse().slice(3, 12))
+      assert.deepStrictEqual(yield* collect({ oneRequest: true, keys: ["k0050", "nope", "k0001"] }), ["k0050", "!nope", "k0001"])
+      const oneWithDocs = Chunk.toReadonlyArray(yield* Stream.runCollect(db.allDocs({ oneRequest: true, includeDocs: true })))
+      assert.deepStrictEqual(oneWithDocs, withDocs)
       const page = yield* db.allDocsPage({ limit: 5, skip: 2 })
       assert.strictEqual(page.totalRows, 53)
       assert.strictEqual(page.offset, 2)

@@ -91,6 +91,35 @@ describe("_all_docs pages", () => {
       assert.strictEqual(folded, 10_000)
     }))
 
+  it.effect.prop(
+    "in one request, the rows are read as the answer arrives, wherever it is cut",
+    [FastCheck.array(FastCheck.nat(), { maxLength: 30 }), FastCheck.boolean()],
+    ([cuts, couchLayout]) =>
+      Effect.gen(function*() {
+        const rows = Array.from({ length: 300 }, (_, i) => row(i, { _id: `doc${i}`, _rev: "1-a", n: i, text: "ünï €😀 ]}\"," }))
+        const text = couchLayout ?
+          `{"total_rows":300,"offset":0,"rows":[\r\n${rows.map((r) => JSON.stringify(r)).join(",\r\n")}\r\n]}\n` :
+          JSON.stringify({ total_rows: 300, offset: 0, rows })
+        const fake = fakeClient(() => chunked(cut(new TextEncoder().encode(text), cuts)))
+        const read = yield* withDatabase(fake, (db) =>
+          Stream.runCollect(db.withSchema(Numbered).allDocs({ includeDocs: true, oneRequest: true })))
+        assert.deepStrictEqual(Chunk.toReadonlyArray(read).map((row) => row._tag === "Row" ? row.doc?.n : -1), rows.map((_, i) => i))
+        assert.strictEqual(fake.seen.length, 1)
+      })
+  )
+
+  it.effect("in one request, a malformed row or an answer cut short is a ResponseDecodeError", () =>
+    Effect.gen(function*() {
+      const bad = fakeClient(() => chunked([new TextEncoder().encode(`{"rows":[${JSON.stringify(row(1))},{"id":7,"key":"x","value":{"rev":"1-a"}}]}`)]))
+      const badRow = leftOf(yield* withDatabase(bad, (db) => Effect.either(Stream.runCollect(db.allDocs({ oneRequest: true })))))
+      assert.instanceOf(badRow, CouchError.ResponseDecodeError)
+      assert.include(badRow instanceof CouchError.ResponseDecodeError ? badRow.description : "", "rows[1]")
+      const short = fakeClient(() => chunked([new TextEncoder().encode(`{"rows":[${JSON.stringify(row(1))},`)]))
+      const cutShort = leftOf(yield* withDatabase(short, (db) => Effect.either(Stream.runCollect(db.allDocs({ oneRequest: true })))))
+      assert.instanceOf(cutShort, CouchError.ResponseDecodeError)
+      assert.include(cutShort instanceof CouchError.ResponseDecodeError ? cutShort.description : "", "ended before its rows")
+    }))
+
   it.effect("a malformed row is a ResponseDecodeError that names it", () =>
     Effect.gen(function*() {
       for (const bad of [{ id: "x", key: "x", value: { rev: 1 } }, "a string", { id: 7, key: "x", value: { rev: "1-a" } }, { id: "x" }]) {

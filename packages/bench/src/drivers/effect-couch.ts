@@ -46,7 +46,12 @@ export const make: MakeDriver = async (spec) => {
     allDocs: (limit) =>
       runtime.runPromise(
         Stream.runFold(
-          db.allDocs({ includeDocs: true, pageSize: spec.pageSize, limit }),
+          db.allDocs({
+            includeDocs: true,
+            pageSize: spec.pageSize,
+            limit,
+            oneRequest: spec.contender.variant === "one-request"
+          }),
           0,
           (count, row) => row._tag === "Row" && row.doc != null ? count + 1 : count
         )

@@ -124,14 +124,6 @@ const feedRequest = (
   }
 }
 
-const decodeFailure = (transport: Request.Transport, request: Request.Request, description: string) =>
-  new CouchError.ResponseDecodeError({
-    method: request.method,
-    url: transport.baseUrl + request.path,
-    status: 200,
-    description
-  })
-
 /** A change without its document. */
 const plainChange = <A>(row: ChangeRow): Changes.Change<A> => ({
   _tag: "Change",
@@ -225,10 +217,10 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
       try {
         json = JSON.parse(text)
       } catch {
-        return Effect.fail(decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
+        return Effect.fail(Request.decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
       }
       const line = feedLine(json)
-      if (typeof line === "string") return Effect.fail(decodeFailure(transport, request, `a feed line: ${line}`))
+      if (typeof line === "string") return Effect.fail(Request.decodeFailure(transport, request, `a feed line: ${line}`))
       rows.push(line)
     }
     return Effect.map(
@@ -257,7 +249,7 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
     ).pipe(
       Stream.mapError((error) =>
         error._tag === "ResponseError" ?
-          decodeFailure(transport, request, `the feed broke off: ${error.description ?? error.reason}`) :
+          Request.decodeFailure(transport, request, `the feed broke off: ${error.description ?? error.reason}`) :
           error
       ),
       (bytes) =>

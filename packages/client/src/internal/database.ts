@@ -242,11 +242,10 @@ const documents = <A, D>(
     }).pipe(span("bulkDocs"))
 
   const allDocsFrom = (endpointPath: string) => {
-    const page = <B, DB>(
+    const pageRequest = (
       options: Database.AllDocsOptions,
-      rowCodec: Codec<B, DB>,
       paging: { readonly startkey?: unknown; readonly limit?: number | undefined; readonly skip?: number | undefined }
-    ) => {
+    ): Request.Request => {
       const params = {
         startkey: jsonParam(paging.startkey ?? options.startkey),
         endkey: jsonParam(options.endkey),
@@ -258,7 +257,7 @@ const documents = <A, D>(
         conflicts: boolParam(options.conflicts),
         update_seq: boolParam(options.updateSeq)
       }
-      const request: Request.Request = options.keys === undefined ?
+      return options.keys === undefined ?
         { method: "GET", path: endpointPath, params } :
         {
           method: "POST",
@@ -267,13 +266,32 @@ const documents = <A, D>(
           body: Json.bodyUnchecked({ keys: options.keys }),
           idempotent: true
         }
+    }
+    const page = <B, DB>(
+      options: Database.AllDocsOptions,
+      rowCodec: Codec<B, DB>,
+      paging: { readonly startkey?: unknown; readonly limit?: number | undefined; readonly skip?: number | undefined }
+    ) => {
+      const request = pageRequest(options, paging)
       return Effect.flatMap(
         Request.json(transport, request, AllDocsAnswer, readErrors),
         (answer) =>
           Effect.map(toRows(rowCodec, answer.rows), (rows) => ({ answer, rows }))
       )
     }
+    /** Every row in one request, read as the answer arrives. */
+    const oneRequest = <B, DB>(options: Database.AllDocsOptions, rowCodec: Codec<B, DB>) => {
+      const request = pageRequest(options, { limit: options.limit, skip: options.skip })
+      return Wire.streamedRows(
+        transport,
+        request,
+        readErrors,
+        allDocsRowProblem,
+        (rows) => toRows(rowCodec, rows as ReadonlyArray<AllDocsWireRow>)
+      )
+    }
     const stream = <B, DB>(options: Database.AllDocsOptions, rowCodec: Codec<B, DB>) => {
+      if (options.oneRequest === true) return oneRequest(options, rowCodec)
       const pageSize = options.pageSize ?? 1000
       if (options.keys !== undefined) {
         // keys fix the rows and their order: page through the list of keys.

@@ -347,6 +347,15 @@ export const decodeJson = <A, I, R>(
         })))
 }
 
+/** A 200 answer whose body, read as a stream, is not what the request answers. */
+export const decodeFailure = (transport: Transport, request: Request, description: string) =>
+  new CouchError.ResponseDecodeError({
+    method: request.method,
+    url: transport.baseUrl + request.path,
+    status: 200,
+    description
+  })
+
 /** Sends a request and decodes its JSON answer with a schema. */
 export const json = <A, I, R, const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
   transport: Transport,
