@@ -58,6 +58,12 @@ export interface ReduceQuery
  */
 export interface PageOptions {
   readonly pageSize?: number | undefined
+  /**
+   * Read every row in one request, parsed row by row as the answer arrives, instead of in pages of `pageSize`
+   * (map views): constant memory without a request and a server query per page. A connection that breaks ends the
+   * stream with its error.
+   */
+  readonly oneRequest?: boolean | undefined
 }
 
 /**

@@ -168,6 +168,21 @@ layer(TestLive, { excludeTestServices: true })("views", (it) => {
       assert.strictEqual(page.rows.length, 2)
       const badKey = leftOf(yield* Effect.either(collect(db.view("stats", "by_species", {}, { key: Schema.Number }))))
       assert.instanceOf(badKey, CouchError.ResponseDecodeError)
+      // in one request: typed rows, documents, keys by POST, a bad key
+      const oneTyped = yield* collect(
+        db.view("stats", "by_species", { key: "cat", oneRequest: true }, { key: Schema.String, value: Schema.Number })
+      )
+      assert.deepStrictEqual(oneTyped, rows)
+      const oneDocs = yield* collect(
+        db.withSchema(Pet).view("stats", "by_species", { startkey: "dog", includeDocs: true, oneRequest: true })
+      )
+      assert.deepStrictEqual(oneDocs, withDocs)
+      const oneKeys = yield* collect(db.view("stats", "by_species", { keys: ["cat", "nope", "cat"], oneRequest: true }))
+      assert.deepStrictEqual(oneKeys, byKeys)
+      const oneBadKey = leftOf(
+        yield* Effect.either(collect(db.view("stats", "by_species", { oneRequest: true }, { key: Schema.Number })))
+      )
+      assert.instanceOf(oneBadKey, CouchError.ResponseDecodeError)
     }))
 
   it.scoped("reduce with _sum, _count, _stats, a JavaScript reduce, group and groupLevel", () =>
@@ -225,6 +240,8 @@ layer(TestLive, { excludeTestServices: true })("views", (it) => {
         const paged = yield* collect(db.view("stats", "by_n", { pageSize, descending }))
         assert.deepStrictEqual(paged, unpaged)
         assert.strictEqual(paged.length, values.length)
+        // in one request, read row by row as the answer arrives: the same rows
+        assert.deepStrictEqual(yield* collect(db.view("stats", "by_n", { descending, oneRequest: true })), unpaged)
       }),
     { fastCheck: { numRuns: 12 } }
   )

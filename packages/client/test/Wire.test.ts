@@ -57,6 +57,13 @@ describe("rowsScanner", () => {
     ])
   })
 
+  it("reads another field when asked, and only that one", () => {
+    const scanner = rowsScanner("results")
+    const rows = scanner.push(`{"rows":[{"x":1}],"results":[{"seq":"1-a"},{"seq":"2-b"}],"last_seq":"2-b"}`)
+    assert.deepStrictEqual(rows.map((row) => JSON.parse(row)), [{ seq: "1-a" }, { seq: "2-b" }])
+    assert.isTrue(scanner.end())
+  })
+
   it("an answer without a whole rows array is incomplete", () => {
     assert.isFalse(scan(`{"rows":[{"a":1}`, []).complete)
     assert.isFalse(scan(`{"error":"x"}`, []).complete)

@@ -17,6 +17,7 @@ import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as Paging from "./paging.js"
 import * as Request from "./request.js"
+import * as Wire from "./wire.js"
 
 const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
 
@@ -43,6 +44,14 @@ type ViewAnswer = typeof ViewAnswer.Type
 type WireRow = ViewAnswer["rows"][number]
 
 const MultiAnswer = Schema.Struct({ results: Schema.Array(ViewAnswer) })
+
+/** What is wrong with a row of a view, read without a schema (a view read in one request). */
+const viewRowProblem = (row: unknown): string | undefined => {
+  if (!Wire.isObject(row)) return "not an object"
+  if (!("key" in row)) return "no key"
+  return Wire.optionalField(row, "id", "a string or null", (id) => id === null || typeof id === "string") ??
+    Wire.optionalField(row, "error", "a string", (error) => typeof error === "string")
+}
 
 const boolParam = (value: boolean | undefined): string | undefined => value === undefined ? undefined : String(value)
 const jsonParam = (value: unknown): string | undefined => value === undefined ? undefined : JSON.stringify(value)
@@ -204,17 +213,19 @@ export const make = <A, D>(
       { method: "POST", path: viewPath(ddoc, view), params, body: Json.bodyUnchecked({ keys }), idempotent: true }
   }
 
-  const viewAnswer = (request: Request.Request) =>
-    Effect.gen(function*() {
-      if (request.body === undefined && request.params !== undefined) {
-        // keys are user values: check they are JSON before sending
-        const problem = Json.jsonProblem(request.params)
-        if (problem !== undefined) {
-          return yield* Effect.fail(new CouchError.InvalidArgumentError({ argument: "view query", description: problem }))
-        }
+  /** Keys are user values: checks they are JSON before sending. */
+  const checkParams = (request: Request.Request): Effect.Effect<void, CouchError.InvalidArgumentError> => {
+    if (request.body === undefined && request.params !== undefined) {
+      const problem = Json.jsonProblem(request.params)
+      if (problem !== undefined) {
+        return Effect.fail(new CouchError.InvalidArgumentError({ argument: "view query", description: problem }))
       }
-      return yield* Request.json(transport, request, ViewAnswer, readErrors)
-    })
+    }
+    return Effect.void
+  }
+
+  const viewAnswer = (request: Request.Request) =>
+    Effect.zipRight(checkParams(request), Request.json(transport, request, ViewAnswer, readErrors))
 
   const mapRows = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
     request: Request.Request,
@@ -265,6 +276,18 @@ export const make = <A, D>(
     schemas: View.RowSchemas<KS, VS> = {}
   ) => {
     const pageSize = query.pageSize ?? 1000
+    if (query.oneRequest === true) {
+      const { oneRequest: _, pageSize: __, ...viewQuery } = query
+      const request = viewRequest(ddoc, name, viewQuery, false)
+      const toRow = mapRows(request, schemas)
+      return Stream.unwrap(Effect.as(checkParams(request), Wire.streamedRows(
+        transport,
+        request,
+        readErrors,
+        viewRowProblem,
+        (rows) => Effect.forEach((rows as ReadonlyArray<WireRow>).filter((row) => row.error === undefined), toRow)
+      )))
+    }
     if (query.keys !== undefined) {
       const keys = query.keys
       return Stream.fromIterable(Paging.chunksOf(keys, pageSize)).pipe(

@@ -52,12 +52,15 @@ export const optionalField = (
 export const isSequence = (value: unknown): boolean => typeof value === "string" || typeof value === "number"
 
 /**
- * Finds the elements of the top-level `rows` array of a JSON answer as its text arrives, for reading a long answer
+ * Finds the elements of the top-level `rows` array (or another `field`) of a JSON answer as its text arrives, for reading a long answer
  * row by row in constant memory. `push` takes the next piece of text and gives the rows it completed, each as its
  * JSON text; `end` says whether a whole `rows` array was seen. Strings (and the brackets in them) are skipped, so
  * any JSON is read right whatever its layout (CouchDB writes a row a line; other servers one long line).
  */
-export const rowsScanner = () => {
+export const rowsScanner = (field = "rows") => {
+  const key = JSON.stringify(field)
+  // inside a string, the next character that matters: a quote or a backslash
+  const special = /["\\]/g
   let depth = 0
   let inString = false
   let escaped = false
@@ -78,9 +81,22 @@ export const rowsScanner = () => {
       for (; i < buffer.length; i++) {
         const c = buffer.charCodeAt(i)
         if (inString) {
-          if (escaped) escaped = false
-          else if (c === 92) escaped = true // backslash
-          else if (c === 34) { // closing quote
+          if (escaped) {
+            escaped = false
+            continue
+          }
+          if (c !== 92 && c !== 34) {
+            // skip to the next quote or backslash at once (strings are most of a document's text)
+            special.lastIndex = i
+            const next = special.exec(buffer)
+            if (next === null) {
+              i = buffer.length - 1
+              continue
+            }
+            i = next.index
+          }
+          if (buffer.charCodeAt(i) === 92) escaped = true // backslash
+          else { // closing quote
             inString = false
             if (depth === 1 && keyStart >= 0) {
               lastKey = buffer.slice(keyStart, i + 1)
@@ -100,7 +116,7 @@ export const rowsScanner = () => {
           case 91: // [
             if (inRows && depth === 2 && rowStart < 0) rowStart = i
             depth++
-            if (c === 91 && depth === 2 && lastKey === "\"rows\"" && !rowsDone) inRows = true
+            if (c === 91 && depth === 2 && lastKey === key && !rowsDone) inRows = true
             break
           case 125: // }
           case 93: // ]
