@@ -59,8 +59,6 @@ export const isSequence = (value: unknown): boolean => typeof value === "string"
  */
 export const rowsScanner = (field = "rows") => {
   const key = JSON.stringify(field)
-  // inside a string, the next character that matters: a quote or a backslash
-  const special = /["\\]/g
   let depth = 0
   let inString = false
   let escaped = false
@@ -81,22 +79,9 @@ export const rowsScanner = (field = "rows") => {
       for (; i < buffer.length; i++) {
         const c = buffer.charCodeAt(i)
         if (inString) {
-          if (escaped) {
-            escaped = false
-            continue
-          }
-          if (c !== 92 && c !== 34) {
-            // skip to the next quote or backslash at once (strings are most of a document's text)
-            special.lastIndex = i
-            const next = special.exec(buffer)
-            if (next === null) {
-              i = buffer.length - 1
-              continue
-            }
-            i = next.index
-          }
-          if (buffer.charCodeAt(i) === 92) escaped = true // backslash
-          else { // closing quote
+          if (escaped) escaped = false
+          else if (c === 92) escaped = true // backslash
+          else if (c === 34) { // closing quote
             inString = false
             if (depth === 1 && keyStart >= 0) {
               lastKey = buffer.slice(keyStart, i + 1)
