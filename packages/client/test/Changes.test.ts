@@ -15,6 +15,20 @@ const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.r
 const ids = (events: ReadonlyArray<Changes.ChangeEvent<unknown>>) =>
   events.flatMap((event) => event._tag === "Change" ? [event.id] : [])
 
+/** Consumes a follower's changes in a fiber of its own until it has seen `total` distinct ids. */
+const watchIds = <E>(changes: Stream.Stream<{ readonly id: string }, E>, total: number) => {
+  const seen = new Set<string>()
+  return Effect.map(
+    changes.pipe(
+      Stream.tap((change) => Effect.sync(() => seen.add(change.id))),
+      Stream.takeUntil(() => seen.size >= total),
+      Stream.runDrain,
+      Effect.fork
+    ),
+    (consumer) => ({ consumer, seen })
+  )
+}
+
 const Item = Schema.Struct({ _id: Schema.String, _rev: Schema.optional(Schema.String), n: Schema.Number })
 
 layer(TestLive, { excludeTestServices: true })("changes", (it) => {
@@ -128,13 +142,7 @@ layer(TestLive, { excludeTestServices: true })("follow", (it) => {
         heartbeat: "200 millis",
         schedule: Schedule.spaced("20 millis")
       })
-      const seen = new Set<string>()
-      const consumer = yield* follower.changes.pipe(
-        Stream.tap((change) => Effect.sync(() => seen.add(change.id))),
-        Stream.takeUntil(() => seen.size >= total),
-        Stream.runDrain,
-        Effect.fork
-      )
+      const { consumer, seen } = yield* watchIds(follower.changes, total)
       let cuts = 0
       for (let i = 0; i < total; i++) {
         yield* db.put({ _id: `doc-${i}` })
@@ -156,14 +164,8 @@ layer(TestLive, { excludeTestServices: true })("follow", (it) => {
       const restart = server.restart
       const db = yield* testDatabase("restart")
       const follower = yield* db.follow({ heartbeat: "200 millis", schedule: Schedule.spaced("50 millis") })
-      const seen = new Set<string>()
       const total = 40
-      const consumer = yield* follower.changes.pipe(
-        Stream.tap((change) => Effect.sync(() => seen.add(change.id))),
-        Stream.takeUntil(() => seen.size >= total),
-        Stream.runDrain,
-        Effect.fork
-      )
+      const { consumer, seen } = yield* watchIds(follower.changes, total)
       // the writer waits out each restart: its writes fail with TransportError while the server is away
       let failedWrites = 0
       const write = (id: string) =>

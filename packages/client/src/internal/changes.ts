@@ -133,15 +133,15 @@ const plainChange = <A>(row: ChangeRow): Changes.Change<A> => ({
   deleted: row.deleted === true
 })
 
-/** The feed's changes, decoding documents with the codec (deletions keep no document). */
+/** The document a change carries, to decode (deletions keep none). */
+const changeDoc = (row: ChangeRow): unknown => row.doc === null || row.deleted === true ? undefined : row.doc
+
+/** A change with its decoded document. */
+const changeWithDoc = <A>(row: ChangeRow, doc: A): Changes.Change<A> => ({ ...plainChange<A>(row), doc })
+
+/** The feed's changes, decoding documents with the codec. */
 const toChanges = <A, D>(codec: Codec<A, D>, rows: ReadonlyArray<ChangeRow>) =>
-  decodeRows(
-    codec,
-    rows,
-    (row) => row.doc === null || row.deleted === true ? undefined : row.doc,
-    plainChange<A>,
-    (row, doc): Changes.Change<A> => ({ ...plainChange<A>(row), doc })
-  )
+  decodeRows(codec, rows, changeDoc, plainChange<A>, changeWithDoc<A>)
 
 /** Splits bytes into lines across chunks: `push` gives the complete lines of a chunk, `end` what is left. */
 const lineSplitter = () => {
@@ -227,10 +227,10 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
       decodeRows(
         codec,
         rows,
-        (row) => "last_seq" in row || row.doc === null || row.deleted === true ? undefined : row.doc,
+        (row) => "last_seq" in row ? undefined : changeDoc(row),
         (row): Changes.ChangeEvent<A> =>
           "last_seq" in row ? { _tag: "LastSeq", lastSeq: row.last_seq, pending: row.pending } : plainChange(row),
-        (row, doc): Changes.ChangeEvent<A> => ({ ...plainChange<A>(row as ChangeRow), doc })
+        (row, doc): Changes.ChangeEvent<A> => changeWithDoc(row as ChangeRow, doc)
       ),
       Chunk.unsafeFromArray
     )

@@ -93,7 +93,6 @@ export const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, nev
   })
 })
 
-
 /**
  * Decodes the documents of a page: in a plain loop when the codec decodes synchronously, with an effect per
  * document otherwise. The first document that does not decode fails the page.

@@ -31,12 +31,13 @@ interface BulkDocsEntry {
   readonly error?: string
   readonly reason?: string
 }
-const isString = (value: unknown) => typeof value === "string"
 const BulkDocsAnswer = Wire.checkedArray<BulkDocsEntry>("results", (entry) =>
   !Wire.isObject(entry) ?
     "not an object" :
-    Wire.optionalField(entry, "id", "a string", isString) ?? Wire.optionalField(entry, "rev", "a string", isString) ??
-      Wire.optionalField(entry, "error", "a string", isString) ?? Wire.optionalField(entry, "reason", "a string", isString))
+    Wire.optionalField(entry, "id", "a string", Wire.isString) ??
+      Wire.optionalField(entry, "rev", "a string", Wire.isString) ??
+      Wire.optionalField(entry, "error", "a string", Wire.isString) ??
+      Wire.optionalField(entry, "reason", "a string", Wire.isString))
 // `ok: Unknown` would also match an entry without `ok`: the other shape goes first.
 const OpenRevsAnswer = Schema.Array(Schema.Union(
   Schema.Struct({ missing: Schema.String }),
@@ -67,8 +68,8 @@ const allDocsRowProblem = (row: unknown): string | undefined => {
   if (!("key" in row)) return "no key"
   const value = row.value
   if (value != null && (!Wire.isObject(value) || typeof value.rev !== "string")) return "value has no string rev"
-  return Wire.optionalField(row, "id", "a string", (id) => typeof id === "string") ??
-    Wire.optionalField(row, "error", "a string", (error) => typeof error === "string")
+  return Wire.optionalField(row, "id", "a string", Wire.isString) ??
+    Wire.optionalField(row, "error", "a string", Wire.isString)
 }
 const AllDocsAnswer = Schema.Struct({
   total_rows: Schema.optional(Schema.Number),

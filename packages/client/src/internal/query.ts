@@ -28,30 +28,31 @@ const FindAnswer = Schema.Struct({
   execution_stats: Schema.optional(MangoSchemas.ExecutionStats)
 })
 
-const ViewAnswer = Schema.Struct({
-  total_rows: Schema.optional(Schema.Number),
-  offset: Schema.optional(Schema.NullOr(Schema.Number)),
-  rows: Schema.Array(Schema.Struct({
-    id: Schema.optional(Schema.NullOr(Schema.String)),
-    key: Schema.Unknown,
-    value: Schema.Unknown,
-    doc: Schema.optional(Schema.Unknown),
-    error: Schema.optional(Schema.String)
-  })),
-  update_seq: Schema.optional(Schema.Union(Schema.String, Schema.Number))
-})
-type ViewAnswer = typeof ViewAnswer.Type
-type WireRow = ViewAnswer["rows"][number]
+/** A row of a view as the server sends it (a reduce row has no `id`; a row for a missing key has an `error`). */
+interface WireRow {
+  readonly id?: string | null
+  readonly key: unknown
+  readonly value?: unknown
+  readonly doc?: unknown
+  readonly error?: string
+}
 
-const MultiAnswer = Schema.Struct({ results: Schema.Array(ViewAnswer) })
-
-/** What is wrong with a row of a view, read without a schema (a view read in one request). */
+/** What is wrong with a row of a view: rows are checked without a schema per row, paged or read in one request. */
 const viewRowProblem = (row: unknown): string | undefined => {
   if (!Wire.isObject(row)) return "not an object"
   if (!("key" in row)) return "no key"
-  return Wire.optionalField(row, "id", "a string or null", (id) => id === null || typeof id === "string") ??
-    Wire.optionalField(row, "error", "a string", (error) => typeof error === "string")
+  return Wire.optionalField(row, "id", "a string or null", (id) => id === null || Wire.isString(id)) ??
+    Wire.optionalField(row, "error", "a string", Wire.isString)
 }
+
+const ViewAnswer = Schema.Struct({
+  total_rows: Schema.optional(Schema.Number),
+  offset: Schema.optional(Schema.NullOr(Schema.Number)),
+  rows: Wire.checkedArray<WireRow>("rows", viewRowProblem),
+  update_seq: Schema.optional(Schema.Union(Schema.String, Schema.Number))
+})
+
+const MultiAnswer = Schema.Struct({ results: Schema.Array(ViewAnswer) })
 
 const boolParam = (value: boolean | undefined): string | undefined => value === undefined ? undefined : String(value)
 const jsonParam = (value: unknown): string | undefined => value === undefined ? undefined : JSON.stringify(value)

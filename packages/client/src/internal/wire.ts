@@ -48,6 +48,9 @@ export const optionalField = (
 ): string | undefined =>
   object[field] === undefined || ok(object[field]) ? undefined : `${field} is not ${expected}`
 
+/** Whether a value is a string. */
+export const isString = (value: unknown): value is string => typeof value === "string"
+
 /** A sequence: CouchDB 2+ sends strings, CouchDB 1.x and PouchDB numbers. */
 export const isSequence = (value: unknown): boolean => typeof value === "string" || typeof value === "number"
 
