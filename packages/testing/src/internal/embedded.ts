@@ -9,6 +9,7 @@
 import express from "express"
 import type { CookieOptions, NextFunction, Request, RequestHandler, Response } from "express"
 import expressPouchDB from "express-pouchdb"
+import pouchUtils from "express-pouchdb/lib/utils.js"
 import type { ExpressPouchDBApp, RouterLayer } from "express-pouchdb"
 import httpAdapter from "pouchdb-adapter-http"
 import memoryAdapter from "pouchdb-adapter-memory"
@@ -888,6 +889,15 @@ const withTimeout = <A>(promise: Promise<A>, ms: number): Promise<A | undefined>
         resolve(undefined)
       }
     )
+  })
+
+// An attachment upload whose connection broke is stored as an empty attachment: express-pouchdb's attachment
+// route ignores the body reader's error. A body that did not arrive whole is refused here instead, as CouchDB does.
+const readRawBody = pouchUtils.parseRawBody
+pouchUtils.parseRawBody = (req, res, next) =>
+  readRawBody(req, res, (error?: unknown) => {
+    if (error === undefined && req.complete) return next()
+    pouchUtils.sendError(res, error ?? new Error("the request body did not arrive whole"), 400)
   })
 
 /**

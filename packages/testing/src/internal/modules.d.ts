@@ -118,11 +118,12 @@ declare module "express-pouchdb" {
 }
 
 declare module "express-pouchdb/lib/utils.js" {
-  import type { Response } from "express"
+  import type { Request, Response } from "express"
 
   /** express-pouchdb's shared helpers (only the patched one). */
   export interface ExpressPouchDBUtils {
     sendError: (res: Response, error: unknown, baseStatus?: number) => void
+    parseRawBody: (req: Request, res: Response, next: (error?: unknown) => void) => void
   }
 
   const utils: ExpressPouchDBUtils
