@@ -100,6 +100,13 @@ export interface ChangesOptions {
   readonly filter?: ChangesFilter | undefined
   /** Changes per request of the `normal` feed (default 1000). */
   readonly pageSize?: number | undefined
+  /**
+   * Read the `normal` feed in one request instead of pages, change by change as the answer arrives (constant
+   * memory too): fewer requests and less work for the server; a connection that breaks ends the stream with a
+   * `ResponseDecodeError`, and `since` set to the last change seen resumes it. A `descending` feed is always read
+   * this way.
+   */
+  readonly oneRequest?: boolean | undefined
 }
 
 /**
@@ -144,7 +151,9 @@ export type ChangeEvent<A> = Change<A> | LastSeq
  * @since 0.1.0
  * @category models
  */
-export interface FollowOptions extends Omit<ChangesOptions, "feed" | "limit" | "descending" | "pageSize"> {
+export interface FollowOptions
+  extends Omit<ChangesOptions, "feed" | "limit" | "descending" | "pageSize" | "oneRequest">
+{
   /**
    * How to wait between reconnections after a transport failure, a server error or a timeout (default:
    * exponential from 100 ms, capped at 10 s, jittered, forever).

@@ -15,10 +15,11 @@ import { fakeClient, json } from "./fake.js"
 
 const withDatabase = <A, E>(
   fake: ReturnType<typeof fakeClient>,
-  f: (db: Database.Database) => Effect.Effect<A, E>
+  f: (db: Database.Database) => Effect.Effect<A, E>,
+  options: { readonly retry?: false | undefined } = { retry: false }
 ) =>
   Effect.scoped(
-    Effect.flatMap(CouchSession.make({ url: "http://couch.test", retry: false }), (couch) =>
+    Effect.flatMap(CouchSession.make({ url: "http://couch.test", ...options }), (couch) =>
       Effect.flatMap(couch.use("db"), f))
   ).pipe(Effect.provide(fake.layer))
 
@@ -212,5 +213,150 @@ describe("follower checkpoint", () => {
           )))
       assert.strictEqual(handled.length, 25)
       for (const [seq, checkpoint] of handled) assert.strictEqual(checkpoint, seq)
+    }))
+})
+
+/** An answer whose body breaks off (the connection fails) after the given bytes. */
+const breaking = (bytes: Uint8Array) => {
+  let sent = false
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      // erroring the stream drops what it holds: the bytes are read first
+      pull(controller) {
+        if (sent) controller.error(new Error("other side closed"))
+        else controller.enqueue(bytes)
+        sent = true
+      }
+    }),
+    { status: 200, headers: { "content-type": "application/json" } }
+  )
+}
+
+/**
+ * A fake server whose answers break off: the answer to the n-th request is cut `breaks[n]` bytes into its rows,
+ * after its first `minRows` rows at least (so that every attempt delivers something new), then the connection
+ * fails. Answers carry the rows `rowsFor` gives for the request, as CouchDB lays them out. `broken` counts the
+ * answers that broke.
+ */
+const breakingServer = (options: {
+  readonly breaks: ReadonlyArray<number>
+  readonly field: string
+  readonly minRows: number
+  readonly rowsFor: (url: URL) => ReadonlyArray<unknown>
+  readonly rest: string
+}) => {
+  let broken = 0
+  const fake = fakeClient((seen) => {
+    const rows = options.rowsFor(seen.url).map((row) => JSON.stringify(row))
+    const head = `{"${options.field}":[\r\n`
+    const bytes = new TextEncoder().encode(`${head}${rows.join(",\r\n")}\r\n]${options.rest}}\n`)
+    if (broken >= options.breaks.length || rows.length <= options.minRows) return chunked([bytes])
+    const minEnd = head.length + rows.slice(0, options.minRows).reduce((length, row) => length + row.length + 3, 0)
+    return breaking(bytes.subarray(0, minEnd + options.breaks[broken++] % (bytes.length - minEnd)))
+  })
+  return { ...fake, broken: () => broken }
+}
+const jsonParam = (url: URL, name: string) => {
+  const value = url.searchParams.get(name)
+  return value === null ? undefined : JSON.parse(value)
+}
+
+/** The rows a fake server answers a request with: from its `startkey` (as `atOrAfter` compares), at most `limit`. */
+const fromStartkey = <R, K>(rows: ReadonlyArray<R>, url: URL, atOrAfter: (row: R, startkey: K) => boolean) => {
+  const start: K | undefined = jsonParam(url, "startkey")
+  const limit = jsonParam(url, "limit")
+  const from = rows.filter((row) => start === undefined || atOrAfter(row, start))
+  return limit === undefined ? from : from.slice(0, limit)
+}
+
+describe("one-request reads that break off", () => {
+  const docs = Array.from({ length: 120 }, (_, i) => {
+    const id = `doc${String(i).padStart(3, "0")}`
+    return { id, key: id, value: { rev: "1-a" }, doc: { _id: id, _rev: "1-a", n: i } }
+  })
+  const breaks = FastCheck.array(FastCheck.nat(), { maxLength: 4 })
+
+  it.effect.prop("_all_docs goes on from the last document delivered: every row once, in order", [breaks], ([cuts]) =>
+    Effect.gen(function*() {
+      const fake = breakingServer({
+        breaks: cuts,
+        field: "rows",
+        // the first row of a resumed answer is the last one delivered
+        minRows: 2,
+        rowsFor: (url) => fromStartkey(docs, url, (row, start: string) => row.key >= start),
+        rest: ""
+      })
+      const read = yield* withDatabase(fake, (db) =>
+        Stream.runCollect(db.withSchema(Numbered).allDocs({ includeDocs: true, oneRequest: true, limit: 100 })), {})
+      assert.deepStrictEqual(Chunk.toReadonlyArray(read).map((row) => row._tag === "Row" ? row.doc?.n : -1), docs.slice(0, 100).map((_, i) => i))
+      assert.strictEqual(fake.seen.length, fake.broken() + 1)
+    }))
+
+  it.effect.prop("a view goes on from the last key, without repeating the rows of that key", [breaks], ([cuts]) =>
+    Effect.gen(function*() {
+      // seven rows a key: a break inside a run of one key resumes at that key
+      const rows = docs.map((r, i) => ({ id: r.id, key: [Math.floor(i / 7)], value: i }))
+      const fake = breakingServer({
+        breaks: cuts,
+        field: "rows",
+        // a resumed answer starts with up to 6 rows already delivered
+        minRows: 8,
+        rowsFor: (url) => fromStartkey(rows, url, (row, start: ReadonlyArray<number>) => row.key[0] >= start[0]),
+        rest: `,"total_rows":${rows.length},"offset":0`
+      })
+      const read = yield* withDatabase(fake, (db) =>
+        Stream.runCollect(db.view("d", "v", { oneRequest: true, limit: 110 }, { value: Schema.Number })), {})
+      assert.deepStrictEqual(Chunk.toReadonlyArray(read).map((row) => row.value), rows.slice(0, 110).map((r) => r.value))
+      assert.strictEqual(fake.seen.length, fake.broken() + 1)
+    }))
+
+  it.effect.prop("a changes feed goes on after the last change delivered, and ends with its last sequence", [breaks], ([cuts]) =>
+    Effect.gen(function*() {
+      const changes = Array.from({ length: 80 }, (_, i) => change(i + 1))
+      const fake = breakingServer({
+        breaks: cuts,
+        field: "results",
+        minRows: 1,
+        rowsFor: (url) => changes.slice(Number.parseInt(url.searchParams.get("since") ?? "0", 10)),
+        rest: `,"last_seq":"80-g1","pending":0`
+      })
+      const read = Chunk.toReadonlyArray(yield* withDatabase(fake, (db) => Stream.runCollect(db.changes({ oneRequest: true })), {}))
+      assert.deepStrictEqual(read.map((event) => event._tag === "Change" ? event.seq : event.lastSeq), [
+        ...changes.map((c) => c.seq),
+        "80-g1"
+      ])
+      assert.strictEqual(fake.seen.length, fake.broken() + 1)
+      assert.strictEqual(fake.seen[0].url.searchParams.get("since"), null)
+    }))
+
+  it.effect("a break fails the stream without a retry policy, or before anything was delivered", () =>
+    Effect.gen(function*() {
+      const noRetry = breakingServer({ breaks: [5], field: "rows", minRows: 1, rowsFor: () => docs, rest: "" })
+      const failed = leftOf(yield* withDatabase(noRetry, (db) => Effect.either(Stream.runCollect(db.allDocs({ oneRequest: true })))))
+      assert.include(failed instanceof CouchError.ResponseDecodeError ? failed.description : "", "broke off")
+      assert.strictEqual(noRetry.seen.length, 1)
+      const early = fakeClient(() => breaking(new TextEncoder().encode(`{"rows":[{"id":"a"`)))
+      const none = leftOf(yield* withDatabase(early, (db) => Effect.either(Stream.runCollect(db.allDocs({ oneRequest: true }))), {}))
+      assert.include(none instanceof CouchError.ResponseDecodeError ? none.description : "", "broke off")
+      assert.strictEqual(early.seen.length, 1)
+    }))
+})
+
+describe("view pages", () => {
+  it.effect("go on from the key as the server sent it, whatever the key schema decodes it to", () =>
+    Effect.gen(function*() {
+      // keys "000" ... "029" decoded to numbers: the next page must start from the string "007", not from 7
+      const rows = Array.from({ length: 30 }, (_, i) => ({ id: `d${i}`, key: String(i).padStart(3, "0"), value: i }))
+      const fake = fakeClient((seen) =>
+        json(200, { total_rows: rows.length, offset: 0, rows: fromStartkey(rows, seen.url, (row, start: string) => row.key >= start) })
+      )
+      const read = yield* withDatabase(fake, (db) =>
+        Stream.runCollect(db.view("d", "v", { pageSize: 7 }, { key: Schema.NumberFromString, value: Schema.Number })))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(read).map((row) => row.key), rows.map((_, i) => i))
+      assert.deepStrictEqual(fake.seen.map((seen) => seen.url.searchParams.get("startkey")), [null, "\"007\"", "\"014\"", "\"021\"", "\"028\""])
+      const grouped = yield* withDatabase(fake, (db) =>
+        Stream.runCollect(db.reduce("d", "v", { group: true, pageSize: 10 }, { key: Schema.NumberFromString })))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(grouped).map((row) => row.key), rows.map((_, i) => i))
+      assert.deepStrictEqual(fake.seen.slice(5).map((seen) => seen.url.searchParams.get("startkey")), [null, "\"010\"", "\"020\""])
     }))
 })

@@ -7,8 +7,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
 import { rowsScanner } from "../src/internal/wire.js"
 
-const scan = (text: string, cuts: ReadonlyArray<number>) => {
-  const scanner = rowsScanner()
+const scan = (text: string, cuts: ReadonlyArray<number>, field?: string) => {
+  const scanner = rowsScanner(field)
   const points = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b)
   const rows: Array<unknown> = []
   let from = 0
@@ -16,12 +16,17 @@ const scan = (text: string, cuts: ReadonlyArray<number>) => {
     for (const row of scanner.push(text.slice(from, point))) rows.push(JSON.parse(row))
     from = point
   }
-  return { rows, complete: scanner.end() }
+  return { rows, rest: scanner.end() }
 }
+
+/** Strings rich in what the scanner must get right: quotes, backslashes, brackets. */
+const tricky = FastCheck.array(FastCheck.constantFrom("\\", "\"", "[", "]", "{", "}", ",", "a", "é", "\n"), {
+  maxLength: 12
+}).map((parts) => parts.join(""))
 
 const row = FastCheck.record({
   id: FastCheck.string(),
-  key: Arbitraries.jsonValue,
+  key: FastCheck.oneof(Arbitraries.jsonValue, tricky),
   value: FastCheck.record({ rev: FastCheck.string() }),
   doc: Arbitraries.jsonValue
 })
@@ -42,7 +47,11 @@ describe("rowsScanner", () => {
         JSON.stringify(answer)
       const result = scan(text, cuts)
       assert.deepStrictEqual(result.rows, rows)
-      assert.isTrue(result.complete)
+      assert.isDefined(result.rest)
+      assert.deepStrictEqual(
+        JSON.parse(result.rest),
+        couchLayout ? { total_rows: rows.length, offset: 0, rows: [] } : { ...answer, rows: [] }
+      )
     }
   )
 
@@ -61,12 +70,27 @@ describe("rowsScanner", () => {
     const scanner = rowsScanner("results")
     const rows = scanner.push(`{"rows":[{"x":1}],"results":[{"seq":"1-a"},{"seq":"2-b"}],"last_seq":"2-b"}`)
     assert.deepStrictEqual(rows.map((row) => JSON.parse(row)), [{ seq: "1-a" }, { seq: "2-b" }])
-    assert.isTrue(scanner.end())
+    assert.deepStrictEqual(JSON.parse(scanner.end() ?? "null"), { rows: [{ x: 1 }], results: [], last_seq: "2-b" })
   })
 
   it("an answer without a whole rows array is incomplete", () => {
-    assert.isFalse(scan(`{"rows":[{"a":1}`, []).complete)
-    assert.isFalse(scan(`{"error":"x"}`, []).complete)
-    assert.isTrue(scan(`{"rows":[]}`, []).complete)
+    assert.isUndefined(scan(`{"rows":[{"a":1}`, []).rest)
+    assert.isUndefined(scan(`{"error":"x"}`, []).rest)
+    assert.strictEqual(scan(`{"rows":[]}`, []).rest, `{"rows":[]}`)
   })
+
+  it.prop(
+    "keeps what follows the rows, such as the last sequence of a changes feed, cut anywhere",
+    [
+      FastCheck.array(FastCheck.record({ seq: tricky, id: tricky }), { maxLength: 5 }),
+      FastCheck.oneof(tricky, FastCheck.integer()),
+      FastCheck.array(FastCheck.nat(), { maxLength: 12 })
+    ],
+    ([results, lastSeq, cuts]) => {
+      const text = JSON.stringify({ results, last_seq: lastSeq, pending: 0 })
+      const { rest, rows } = scan(text, cuts, "results")
+      assert.deepStrictEqual(rows, results)
+      assert.deepStrictEqual(JSON.parse(rest ?? "null"), { results: [], last_seq: lastSeq, pending: 0 })
+    }
+  )
 })

@@ -46,15 +46,18 @@ const changeRowProblem = (row: unknown): string | undefined => {
   return Wire.optionalField(row, "deleted", "a boolean", (deleted) => typeof deleted === "boolean")
 }
 
-/** A line of a continuous or eventsource feed: a change, the last sequence, or what is wrong with it. */
-const feedLine = (json: unknown): ChangeRow | LastSeqLine | string => {
-  if (Wire.isObject(json) && "last_seq" in json && !("id" in json)) {
-    if (!Wire.isSequence(json.last_seq)) return "last_seq is not a string or a number"
-    return Wire.optionalField(json, "pending", "a number", (pending) => typeof pending === "number") ??
-      (json as unknown as LastSeqLine)
-  }
-  return changeRowProblem(json) ?? (json as unknown as ChangeRow)
+/** What is wrong with the end of a feed (`last_seq`, `pending`), or the end itself. */
+const lastSeqLine = (json: Record<string, unknown>): LastSeqLine | string => {
+  if (!Wire.isSequence(json.last_seq)) return "last_seq is not a string or a number"
+  return Wire.optionalField(json, "pending", "a number", (pending) => typeof pending === "number") ??
+    (json as unknown as LastSeqLine)
 }
+
+/** A line of a continuous or eventsource feed: a change, the last sequence, or what is wrong with it. */
+const feedLine = (json: unknown): ChangeRow | LastSeqLine | string =>
+  Wire.isObject(json) && "last_seq" in json && !("id" in json) ?
+    lastSeqLine(json) :
+    changeRowProblem(json) ?? (json as unknown as ChangeRow)
 
 const NormalAnswer = Schema.Struct({
   results: Wire.checkedArray<ChangeRow>("results", changeRowProblem),
@@ -268,19 +271,35 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
     )
   }
 
-  const once = (
-    options: Changes.ChangesOptions,
-    feed: "normal" | "longpoll",
-    since: Database.Sequence | "now" | undefined,
-    limit: number | undefined
-  ) => {
-    const request = feedRequest(root, options, feed, since, limit)
-    // a longpoll waits for a change: the session's request timeout does not apply
-    return Request.json(transport, feed === "longpoll" ? { ...request, timeout: Duration.infinity } : request, NormalAnswer, readErrors).pipe(
-      Effect.flatMap((answer) =>
-        Effect.map(toChanges(codec, answer.results), (changes) => ({ answer, changes }))
-      )
+  /** One page of the normal feed, read whole: paging needs its `last_seq` before it goes on. */
+  const page = (options: Changes.ChangesOptions, since: Database.Sequence | "now" | undefined, limit: number) =>
+    Request.json(transport, feedRequest(root, options, "normal", since, limit), NormalAnswer, readErrors).pipe(
+      Effect.flatMap((answer) => Effect.map(toChanges(codec, answer.results), (changes) => ({ answer, changes })))
     )
+
+  /** A normal or longpoll feed in one request, its changes read as the answer arrives, then its last sequence. */
+  const oneRequest = (
+    options: Changes.ChangesOptions,
+    feed: "normal" | "longpoll"
+  ): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
+    const request = feedRequest(root, options, feed, options.since, options.limit)
+    // a longpoll waits for a change: the session's request timeout does not apply
+    return Wire.streamedRows(transport, feed === "longpoll" ? { ...request, timeout: Duration.infinity } : request, readErrors, {
+      field: "results",
+      problem: changeRowProblem,
+      build: (rows: ReadonlyArray<ChangeRow>): Effect.Effect<ReadonlyArray<Changes.ChangeEvent<A>>, D> =>
+        toChanges(codec, rows),
+      rest: (answer) => {
+        const last = lastSeqLine(answer)
+        return typeof last === "string" ? last : [{ _tag: "LastSeq", lastSeq: last.last_seq, pending: last.pending }]
+      },
+      // a broken answer goes on after the last change delivered, in a normal feed (a longpoll that delivered
+      // changes has no reason to wait); a descending feed cannot
+      resume: options.descending === true ? undefined : {
+        request: (last: ChangeRow, delivered) =>
+          feedRequest(root, options, "normal", last.seq, options.limit === undefined ? undefined : options.limit - delivered)
+      }
+    })
   }
 
   interface PageState {
@@ -290,18 +309,11 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
 
   const paged = (options: Changes.ChangesOptions): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
     const pageSize = Math.max(1, options.pageSize ?? 1000)
-    if (options.descending === true) {
-      return Stream.flatMap(Stream.fromEffect(once(options, "normal", options.since, options.limit)), ({ answer, changes }) =>
-        Stream.fromIterable<Changes.ChangeEvent<A>>([
-          ...changes,
-          { _tag: "LastSeq", lastSeq: answer.last_seq, pending: answer.pending }
-        ]))
-    }
     return Paging.paginate<PageState, Changes.ChangeEvent<A>, Database.ReadError | D, never>(
       { since: options.since, remaining: options.limit ?? Infinity },
       (state) => {
         const want = Math.min(pageSize, state.remaining)
-        return Effect.map(once(options, "normal", state.since, want), ({ answer, changes }) => {
+        return Effect.map(page(options, state.since, want), ({ answer, changes }) => {
           const done = changes.length < want || state.remaining - changes.length <= 0
           const events: Array<Changes.ChangeEvent<A>> = done ?
             [...changes, { _tag: "LastSeq", lastSeq: answer.last_seq, pending: answer.pending }] :
@@ -318,13 +330,12 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
   const changes = (options: Changes.ChangesOptions = {}): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
     switch (options.feed ?? "normal") {
       case "normal":
-        return paged(options)
+        // a descending feed cannot be paged by `since`
+        return options.oneRequest === true || options.descending === true ?
+          oneRequest(options, "normal") :
+          paged(options)
       case "longpoll":
-        return Stream.flatMap(Stream.fromEffect(once(options, "longpoll", options.since, options.limit)), ({ answer, changes }) =>
-          Stream.fromIterable<Changes.ChangeEvent<A>>([
-            ...changes,
-            { _tag: "LastSeq", lastSeq: answer.last_seq, pending: answer.pending }
-          ]))
+        return oneRequest(options, "longpoll")
       case "continuous":
         return streamed(options, "continuous", options.since, undefined)
       case "eventsource":

@@ -283,13 +283,19 @@ const documents = <A, D>(
     /** Every row in one request, read as the answer arrives. */
     const oneRequest = <B, DB>(options: Database.AllDocsOptions, rowCodec: Codec<B, DB>) => {
       const request = pageRequest(options, { limit: options.limit, skip: options.skip })
-      return Wire.streamedRows(
-        transport,
-        request,
-        readErrors,
-        allDocsRowProblem,
-        (rows) => toRows(rowCodec, rows as ReadonlyArray<AllDocsWireRow>)
-      )
+      return Wire.streamedRows(transport, request, readErrors, {
+        problem: allDocsRowProblem,
+        build: (rows: ReadonlyArray<AllDocsWireRow>) => toRows(rowCodec, rows),
+        // a broken answer goes on from the last document delivered (with `keys`, the rows are the keys': not resumed)
+        resume: options.keys !== undefined ? undefined : {
+          request: (last, delivered, repeated) =>
+            pageRequest(options, {
+              startkey: last.key,
+              limit: options.limit === undefined ? undefined : options.limit - delivered + repeated
+            }),
+          samePlace: (a, b) => a.key === b.key
+        }
+      })
     }
     const stream = <B, DB>(options: Database.AllDocsOptions, rowCodec: Codec<B, DB>) => {
       if (options.oneRequest === true) return oneRequest(options, rowCodec)

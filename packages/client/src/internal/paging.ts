@@ -33,7 +33,8 @@ interface State {
   readonly skip: number | undefined
 }
 
-const sameKey = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b)
+/** Whether two JSON keys are the same. */
+export const sameKey = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b)
 
 /**
  * Streams every row of a key-ordered endpoint, `pageSize` rows a request: each page asks for one row more than it

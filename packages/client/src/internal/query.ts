@@ -132,6 +132,11 @@ const decoderOf = <S extends Schema.Schema.AnyNoContext>(
       }))
 }
 
+/** Decodes the rows of a stream a chunk at a time. */
+const decodedRows = <B, E2>(toRow: (row: WireRow) => Effect.Effect<B, E2>) =>
+<E, R>(rows: Stream.Stream<WireRow, E, R>): Stream.Stream<B, E | E2, R> =>
+  Stream.mapChunksEffect(rows, (chunk) => Effect.map(Effect.forEach(chunk, toRow), Chunk.unsafeFromArray))
+
 /** The query operations over `queryRoot` (the database, or one of its partitions). */
 export const make = <A, D>(
   transport: Request.Transport,
@@ -281,13 +286,28 @@ export const make = <A, D>(
       const { oneRequest: _, pageSize: __, ...viewQuery } = query
       const request = viewRequest(ddoc, name, viewQuery, false)
       const toRow = mapRows(request, schemas)
-      return Stream.unwrap(Effect.as(checkParams(request), Wire.streamedRows(
-        transport,
-        request,
-        readErrors,
-        viewRowProblem,
-        (rows) => Effect.forEach((rows as ReadonlyArray<WireRow>).filter((row) => row.error === undefined), toRow)
-      )))
+      return Stream.unwrap(Effect.as(
+        checkParams(request),
+        Wire.streamedRows(transport, request, readErrors, {
+          problem: viewRowProblem,
+          build: (rows: ReadonlyArray<WireRow>) => Effect.forEach(rows.filter((row) => row.error === undefined), toRow),
+          // a broken answer goes on from the last key delivered, dropping the rows of that key already delivered
+          // (by key alone: not every server honours `startkey_docid`); not resumed with `keys`, nor with `skip` or
+          // `startkeyDocid`, which leave rows of the first key out of the count
+          resume: viewQuery.keys !== undefined || viewQuery.skip !== undefined || viewQuery.startkeyDocid !== undefined ?
+            undefined :
+            {
+            request: (last, delivered, repeated) =>
+              viewRequest(ddoc, name, {
+                ...pageable(viewQuery),
+                startkey: last.key,
+                limit: viewQuery.limit === undefined ? undefined : viewQuery.limit - delivered + repeated,
+                skip: undefined
+              }, false),
+            samePlace: (a, b) => Paging.sameKey(a.key, b.key)
+          }
+        })
+      ))
     }
     if (query.keys !== undefined) {
       const keys = query.keys
@@ -296,23 +316,25 @@ export const make = <A, D>(
         Stream.flatMap((page) => Stream.fromIterable(page.rows))
       )
     }
+    // pages go on from the key as the server sent it, not as the key schema decodes it: rows are decoded after
     const base = pageable(query)
+    const toRow = mapRows(viewRequest(ddoc, name, base, false), schemas)
     return Paging.byKey({
       pageSize,
       limit: query.limit,
       skip: query.skip,
       fetch: (page) =>
         Effect.map(
-          viewPage(ddoc, name, {
+          viewAnswer(viewRequest(ddoc, name, {
             ...base,
             ...(page.start === undefined ? {} : { startkey: page.start.key, startkeyDocid: page.start.docid }),
             limit: page.limit,
             skip: page.skip
-          }, schemas),
-          (result) => result.rows
+          }, false)),
+          (answer) => answer.rows.filter((row) => row.error === undefined)
         ),
-      cursorOf: (row) => ({ key: row.key, id: row.id })
-    })
+      cursorOf: (row) => ({ key: row.key, id: row.id ?? undefined })
+    }).pipe(decodedRows(toRow))
   }
 
   const reduce = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
@@ -321,18 +343,17 @@ export const make = <A, D>(
     query: View.ReduceQuery & View.PageOptions = {},
     schemas: View.RowSchemas<KS, VS> = {}
   ): Stream.Stream<View.ReduceRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>>, Database.ReadError> => {
-    const fetch = (q: View.ReduceQuery) => {
-      const request = viewRequest(ddoc, name, q, true)
-      const describe = () => ({ method: request.method, url: transport.baseUrl + request.path })
-      const key = decoderOf(schemas.key, describe)
-      const value = decoderOf(schemas.value, describe)
-      return Effect.flatMap(viewAnswer(request), (answer) =>
-        Effect.forEach(answer.rows, (row) =>
-          Effect.all({ key: key(row.key), value: value(row.value) })))
-    }
+    const request = viewRequest(ddoc, name, query, true)
+    const describe = () => ({ method: request.method, url: transport.baseUrl + request.path })
+    const key = decoderOf(schemas.key, describe)
+    const value = decoderOf(schemas.value, describe)
+    const toRow = (row: WireRow) => Effect.all({ key: key(row.key), value: value(row.value) })
+    const fetch = (q: View.ReduceQuery) => Effect.map(viewAnswer(viewRequest(ddoc, name, q, true)), (answer) => answer.rows)
     const grouped = query.group === true || query.groupLevel !== undefined
-    if (!grouped || query.keys !== undefined) return Stream.flatMap(Stream.fromEffect(fetch(query)), Stream.fromIterable)
-    // grouped keys are unique: page by key alone
+    if (!grouped || query.keys !== undefined) {
+      return Stream.flatMap(Stream.fromEffect(fetch(query)), Stream.fromIterable).pipe(decodedRows(toRow))
+    }
+    // grouped keys are unique: page by key alone, from the key as the server sent it
     const base = pageable(query)
     return Paging.byKey({
       pageSize: query.pageSize ?? 1000,
@@ -346,7 +367,7 @@ export const make = <A, D>(
           skip: page.skip
         }),
       cursorOf: (row) => ({ key: row.key, id: undefined })
-    })
+    }).pipe(decodedRows(toRow))
   }
 
   const viewQueries = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(

@@ -55,16 +55,17 @@ export const isString = (value: unknown): value is string => typeof value === "s
 export const isSequence = (value: unknown): boolean => typeof value === "string" || typeof value === "number"
 
 /**
- * Finds the elements of the top-level `rows` array (or another `field`) of a JSON answer as its text arrives, for reading a long answer
- * row by row in constant memory. `push` takes the next piece of text and gives the rows it completed, each as its
- * JSON text; `end` says whether a whole `rows` array was seen. Strings (and the brackets in them) are skipped, so
- * any JSON is read right whatever its layout (CouchDB writes a row a line; other servers one long line).
+ * Finds the elements of the top-level `rows` array (or another `field`) of a JSON answer as its text arrives, for
+ * reading a long answer row by row in constant memory. `push` takes the next piece of text and gives the rows it
+ * completed, each as its JSON text. `end` gives the rest of the answer, its text without the rows (`{"total_rows":
+ * 3,"rows":[]}`, `{"results":[],"last_seq":"9-g"}`), once a whole `rows` array was seen, and `undefined` otherwise.
+ * Strings (and the brackets in them) are skipped, so any JSON is read right whatever its layout (CouchDB writes a
+ * row a line; other servers one long line).
  */
 export const rowsScanner = (field = "rows") => {
   const key = JSON.stringify(field)
   let depth = 0
   let inString = false
-  let escaped = false
   // the text not yet consumed: from the start of the row being read, or of the key being read
   let pending = ""
   let keyStart = -1
@@ -73,29 +74,51 @@ export const rowsScanner = (field = "rows") => {
   let rowsDone = false
   let rowStart = -1
   let inScalar = false
+  // the answer without its rows, and where its next piece starts in the text being read (-1 inside the rows)
+  let envelope = ""
+  let envelopeFrom = 0
+  // where the open string's text starts in the text being read (or where this piece starts, for a string begun in
+  // an earlier piece), and whether an odd run of backslashes ended the earlier pieces of that string
+  let stringFrom = 0
+  let escapeCarry = false
+  /** Whether the character at `at` is escaped: an odd run of backslashes precedes it in the open string. */
+  const escapedAt = (buffer: string, at: number): boolean => {
+    let backslash = at - 1
+    while (backslash >= stringFrom && buffer.charCodeAt(backslash) === 92) backslash--
+    const odd = (at - 1 - backslash) % 2 === 1
+    return backslash < stringFrom && escapeCarry ? !odd : odd
+  }
   return {
     push: (text: string): Array<string> => {
       const rows: Array<string> = []
-      const buffer = pending + text
-      let i = pending.length
+      const buffer = pending === "" ? text : pending + text
+      const length = buffer.length
       // offsets into `buffer`; rebased when the consumed part is dropped
-      for (; i < buffer.length; i++) {
-        const c = buffer.charCodeAt(i)
+      let i = pending.length
+      stringFrom = i
+      while (i < length) {
         if (inString) {
-          if (escaped) escaped = false
-          else if (c === 92) escaped = true // backslash
-          else if (c === 34) { // closing quote
-            inString = false
-            if (depth === 1 && keyStart >= 0) {
-              lastKey = buffer.slice(keyStart, i + 1)
-              keyStart = -1
-            }
+          // the closing quote: the next one that an even number of backslashes (or none) precedes
+          let quote = buffer.indexOf("\"", i)
+          while (quote >= 0 && escapedAt(buffer, quote)) quote = buffer.indexOf("\"", quote + 1)
+          if (quote < 0) {
+            escapeCarry = escapedAt(buffer, length)
+            break
           }
+          inString = false
+          if (depth === 1 && keyStart >= 0) {
+            lastKey = buffer.slice(keyStart, quote + 1)
+            keyStart = -1
+          }
+          i = quote + 1
           continue
         }
+        const c = buffer.charCodeAt(i)
         switch (c) {
           case 34: // opening quote
             inString = true
+            stringFrom = i + 1
+            escapeCarry = false
             if (depth === 1) keyStart = i
             // a row that is a string: not a row object, reported as one that is not
             if (inRows && depth === 2) rows.push("null")
@@ -104,7 +127,11 @@ export const rowsScanner = (field = "rows") => {
           case 91: // [
             if (inRows && depth === 2 && rowStart < 0) rowStart = i
             depth++
-            if (c === 91 && depth === 2 && lastKey === key && !rowsDone) inRows = true
+            if (c === 91 && depth === 2 && lastKey === key && !rowsDone) {
+              inRows = true
+              envelope += buffer.slice(envelopeFrom, i + 1)
+              envelopeFrom = -1
+            }
             break
           case 125: // }
           case 93: // ]
@@ -116,6 +143,7 @@ export const rowsScanner = (field = "rows") => {
             } else if (inRows && depth === 1) {
               inRows = false
               rowsDone = true
+              envelopeFrom = i
             }
             break
           case 44: // comma
@@ -128,55 +156,175 @@ export const rowsScanner = (field = "rows") => {
               inScalar = true
             }
         }
+        i++
       }
-      const keep = rowStart >= 0 ? rowStart : keyStart >= 0 ? keyStart : buffer.length
+      // a string still open runs to the end of the text: kept only when it is a key or in a row
+      const keep = rowStart >= 0 ? rowStart : keyStart >= 0 ? keyStart : length
+      if (envelopeFrom >= 0) {
+        envelope += buffer.slice(envelopeFrom, keep)
+        envelopeFrom = 0
+      }
       pending = buffer.slice(keep)
       if (rowStart >= 0) rowStart -= keep
       if (keyStart >= 0) keyStart -= keep
       return rows
     },
-    end: (): boolean => rowsDone && depth === 0 && !inString
+    end: (): string | undefined => rowsDone && depth === 0 && !inString ? envelope + pending : undefined
   }
 }
 
+/** How {@link streamedRows} reads the rows (`W` on the wire) of an answer and what follows them. */
+export interface RowsReader<W, B, E> {
+  /** The field holding the rows (default `rows`). */
+  readonly field?: string | undefined
+  /** What is wrong with a row, or `undefined` when it is a `W`. */
+  readonly problem: (row: unknown) => string | undefined
+  /** The elements of the stream made from checked rows. */
+  readonly build: (rows: ReadonlyArray<W>) => Effect.Effect<ReadonlyArray<B>, E>
+  /** The elements that end the stream, made from the rest of the answer (its rows empty), or what is wrong with it. */
+  readonly rest?: ((answer: Record<string, unknown>) => ReadonlyArray<B> | string) | undefined
+  /** How to go on when the answer breaks off; without it, a break fails the stream. */
+  readonly resume?: Resume<W> | undefined
+}
+
+/** How a stream read in one request goes on with another when its answer breaks off. */
+export interface Resume<W> {
+  /**
+   * The request for the rows after `last`, the `delivered`-th row the stream handed on; the new answer will start
+   * with `repeated` rows already delivered (see `samePlace`), which a `limit` must count.
+   */
+  readonly request: (last: W, delivered: number, repeated: number) => Request.Request
+  /**
+   * Whether a row stands where another does (the same key and document in a view): the new answer starts at the
+   * place of the last row delivered, and as many rows at that place as were delivered are dropped. Without it, the
+   * new answer starts after the last row.
+   */
+  readonly samePlace?: ((a: W, b: W) => boolean) | undefined
+}
+
+/** Where a resumable stream is: the last row handed on, how many were, and the rows the next answer repeats. */
+interface Position<W> {
+  last: W | undefined
+  delivered: number
+  /** How many of the rows delivered last stand at the last one's place. */
+  atLastPlace: number
+  /** How many rows at the last one's place the answer being read starts with, to drop. */
+  toDrop: number
+}
+
+/** The failures of {@link streamedRows} that are a broken answer, which resuming can cure. */
+const brokenOff = new WeakSet<object>()
+
+const isBrokenOff = (error: unknown): boolean => typeof error === "object" && error !== null && brokenOff.has(error)
+
 /**
- * Sends a request whose answer has a long `rows` array and streams the rows as the body arrives: each piece of the
- * body gives the rows it completes, checked by `problem` (a bad row is a `ResponseDecodeError` naming its index)
- * and built by `build`. An answer that ends before its `rows` array does is a `ResponseDecodeError` too.
+ * Sends a request whose answer has a long array of rows and streams the rows as the body arrives: each piece of the
+ * body gives the rows it completes, checked and built by the reader (a bad row is a `ResponseDecodeError` naming
+ * its index), and the rest of the answer can end the stream. An answer that ends before its rows do is a
+ * `ResponseDecodeError` too.
+ *
+ * With `resume`, an answer that breaks off (the connection drops) after delivering some rows is followed by a new
+ * request for the rest, when the session retries transient failures; one that breaks before delivering anything
+ * fails, as does every break in a session without a retry policy.
  */
-export const streamedRows = <B, E, const Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
+export const streamedRows = <W, B, E, const Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
   transport: Request.Transport,
   request: Request.Request,
   errors: Errors,
-  problem: (row: unknown) => string | undefined,
-  build: (rows: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<B>, E>
+  reader: RowsReader<W, B, E>
+): Stream.Stream<B, E | Request.ErrorsOf<Errors> | CouchError.RequestError> => {
+  const resume = transport.retry === undefined ? undefined : reader.resume
+  if (resume === undefined) return rowsOfAnswer(transport, request, errors, reader, undefined)
+  return Stream.suspend(() => {
+    const position: Position<W> = { last: undefined, delivered: 0, atLastPlace: 0, toDrop: 0 }
+    const attempt = (
+      request: Request.Request
+    ): Stream.Stream<B, E | Request.ErrorsOf<Errors> | CouchError.RequestError> => {
+      const before = position.delivered
+      position.toDrop = resume.samePlace === undefined ? 0 : position.atLastPlace
+      return Stream.catchAll(rowsOfAnswer(transport, request, errors, reader, position), (error) =>
+        isBrokenOff(error) && position.delivered > before && position.last !== undefined ?
+          attempt(resume.request(position.last, position.delivered, resume.samePlace === undefined ? 0 : position.atLastPlace)) :
+          Stream.fail(error))
+    }
+    return attempt(request)
+  })
+}
+
+/** The elements of one answer, as {@link streamedRows} describes, moving the position of a resumable stream. */
+const rowsOfAnswer = <W, B, E, const Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
+  transport: Request.Transport,
+  request: Request.Request,
+  errors: Errors,
+  reader: RowsReader<W, B, E>,
+  position: Position<W> | undefined
 ): Stream.Stream<B, E | Request.ErrorsOf<Errors> | CouchError.RequestError> =>
   Stream.unwrap(Request.execute(transport, request, errors, (response) => Effect.succeed(response.stream))).pipe(
-    Stream.mapError((error) =>
-      error._tag === "ResponseError" ?
-        Request.decodeFailure(transport, request, `the answer broke off: ${error.description ?? error.reason}`) :
-        error
-    ),
+    Stream.mapError((error) => {
+      if (error._tag !== "ResponseError") return error
+      const broken = Request.decodeFailure(transport, request, `the answer broke off: ${error.description ?? error.reason}`)
+      brokenOff.add(broken)
+      return broken
+    }),
     (body) =>
       Stream.suspend(() => {
+        const field = reader.field ?? "rows"
+        const samePlace = reader.resume?.samePlace
         const decoder = new TextDecoder()
-        const scanner = rowsScanner()
+        const scanner = rowsScanner(field)
         let index = 0
+        const failure = (problem: string) => Effect.fail(Request.decodeFailure(transport, request, problem))
+        /** Hands rows on: the position moves to the last of them. */
+        const delivered = (rows: ReadonlyArray<W>) => {
+          if (position === undefined) return
+          for (const row of rows) {
+            const last = position.last
+            position.atLastPlace = samePlace !== undefined && last !== undefined && samePlace(row, last) ?
+              position.atLastPlace + 1 :
+              1
+            position.last = row
+          }
+          position.delivered += rows.length
+        }
         const rowsOf = (text: string): Effect.Effect<Chunk.Chunk<B>, E | CouchError.ResponseDecodeError> => {
-          const rows: Array<unknown> = []
+          const rows: Array<W> = []
           for (const rowText of scanner.push(text)) {
             let row: unknown
             try {
               row = JSON.parse(rowText)
             } catch {
-              return Effect.fail(Request.decodeFailure(transport, request, `rows[${index}] is not JSON`))
+              return failure(`${field}[${index}] is not JSON`)
             }
-            const wrong = problem(row)
-            if (wrong !== undefined) return Effect.fail(Request.decodeFailure(transport, request, `rows[${index}]: ${wrong}`))
-            rows.push(row)
+            const wrong = reader.problem(row)
+            if (wrong !== undefined) return failure(`${field}[${index}]: ${wrong}`)
             index++
+            if (position !== undefined && position.toDrop > 0) {
+              // a resumed answer repeats the rows at the last one's place that were delivered
+              if (samePlace !== undefined && position.last !== undefined && samePlace(row as W, position.last)) {
+                position.toDrop--
+                continue
+              }
+              position.toDrop = 0
+            }
+            rows.push(row as W)
           }
-          return Effect.map(build(rows), Chunk.unsafeFromArray)
+          if (rows.length === 0) return Effect.succeed(Chunk.empty())
+          return Effect.map(reader.build(rows), (elements) => {
+            delivered(rows)
+            return Chunk.unsafeFromArray(elements)
+          })
+        }
+        const restOf = (text: string | undefined): Effect.Effect<ReadonlyArray<B>, CouchError.ResponseDecodeError> => {
+          if (text === undefined) return failure(`the answer ended before its ${field} did`)
+          if (reader.rest === undefined) return Effect.succeed([])
+          let answer: unknown
+          try {
+            answer = JSON.parse(text)
+          } catch {
+            return failure("the answer is not JSON")
+          }
+          const rest = isObject(answer) ? reader.rest(answer) : "the answer is not an object"
+          return typeof rest === "string" ? failure(rest) : Effect.succeed(rest)
         }
         return body.pipe(
           Stream.mapChunksEffect((chunk) => {
@@ -186,9 +334,7 @@ export const streamedRows = <B, E, const Errors extends ReadonlyArray<CouchError
           }),
           Stream.concat(Stream.flattenChunks(Stream.fromEffect(Effect.suspend(() =>
             Effect.flatMap(rowsOf(decoder.decode()), (last) =>
-              scanner.end() ?
-                Effect.succeed(last) :
-                Effect.fail(Request.decodeFailure(transport, request, "the answer ended before its rows did")))
+              Effect.map(restOf(scanner.end()), (rest) => Chunk.appendAll(last, Chunk.unsafeFromArray(rest))))
           ))))
         )
       })
