@@ -131,6 +131,7 @@ const contendersOf = (workload: Workload): ReadonlyArray<Contender> => {
     if (!wanted(client)) continue
     list.push({ label: client, client })
     if (client === "effect-couch" && workload === "changes-read") {
+      list.push({ label: "effect-couch-one-request", client, variant: "one-request" })
       list.push({ label: "effect-couch-continuous", client, variant: "continuous" })
     }
     if (client === "effect-couch" && workload === "all-docs-read") {
@@ -569,6 +570,7 @@ const targetsOf = (
     throughputTarget("get-doc-concurrent")
     throughputTarget("bulk-insert")
     throughputTarget("changes-read")
+    throughputTarget("changes-read", "effect-couch-one-request")
     throughputTarget("changes-read", "effect-couch-continuous")
     throughputTarget("all-docs-read")
     throughputTarget("all-docs-read", "effect-couch-one-request")

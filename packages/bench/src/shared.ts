@@ -19,8 +19,8 @@ export type Client = typeof clients[number]
 export const defaultClients: ReadonlyArray<Client> = ["effect-couch", "nano", "undici", "fetch"]
 
 /**
- * A client as measured in a workload: `changes-read` measures effect-couch's normal and continuous feeds,
- * `all-docs-read` its paged read and its read in one request.
+ * A client as measured in a workload: `changes-read` measures effect-couch's normal feed (paged, and in one
+ * request) and its continuous feed, `all-docs-read` its paged read and its read in one request.
  */
 export interface Contender {
   readonly label: string

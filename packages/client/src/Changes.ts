@@ -102,9 +102,9 @@ export interface ChangesOptions {
   readonly pageSize?: number | undefined
   /**
    * Read the `normal` feed in one request instead of pages, change by change as the answer arrives (constant
-   * memory too): fewer requests and less work for the server; a connection that breaks ends the stream with a
-   * `ResponseDecodeError`, and `since` set to the last change seen resumes it. A `descending` feed is always read
-   * this way.
+   * memory too): fewer requests and less work for the server. When the connection breaks mid-answer and the
+   * session retries, the feed goes on from the last change delivered; otherwise the stream fails with a
+   * `ResponseDecodeError`. A `descending` feed is always read this way (and not resumed).
    */
   readonly oneRequest?: boolean | undefined
 }

@@ -134,8 +134,9 @@ export interface AllDocsOptions {
   readonly pageSize?: number | undefined
   /**
    * Read every row in one request, parsed row by row as the answer arrives, instead of in pages of `pageSize`:
-   * the same constant memory, without a request and a server query per page, and the rows of one snapshot. A
-   * connection that breaks ends the stream with its error (a page would have been retried).
+   * the same constant memory, without a request and a server query per page, and the rows of one snapshot. When
+   * the connection breaks mid-answer and the session retries, the read goes on with a new request from the last
+   * row delivered (not with `keys`); otherwise the stream fails with a `ResponseDecodeError`.
    */
   readonly oneRequest?: boolean | undefined
 }

@@ -60,8 +60,9 @@ export interface PageOptions {
   readonly pageSize?: number | undefined
   /**
    * Read every row in one request, parsed row by row as the answer arrives, instead of in pages of `pageSize`
-   * (map views): constant memory without a request and a server query per page. A connection that breaks ends the
-   * stream with its error.
+   * (map views): constant memory without a request and a server query per page. When the connection breaks
+   * mid-answer and the session retries, the read goes on from the last key delivered, without repeating its rows
+   * (not with `keys`, `skip` or `startkeyDocid`: the stream fails with a `ResponseDecodeError`).
    */
   readonly oneRequest?: boolean | undefined
 }

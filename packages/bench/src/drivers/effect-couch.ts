@@ -42,7 +42,7 @@ export const make: MakeDriver = async (spec) => {
     changes: (limit) =>
       spec.contender.variant === "continuous" ?
         countChanges(db.changes({ feed: "continuous", limit: limit ?? spec.count })) :
-        countChanges(db.changes({ pageSize: spec.pageSize, limit })),
+        countChanges(db.changes({ pageSize: spec.pageSize, limit, oneRequest: spec.contender.variant === "one-request" })),
     allDocs: (limit) =>
       runtime.runPromise(
         Stream.runFold(
