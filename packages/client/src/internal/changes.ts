@@ -139,8 +139,15 @@ const plainChange = <A>(row: ChangeRow): Changes.Change<A> => ({
 /** The document a change carries, to decode (deletions keep none). */
 const changeDoc = (row: ChangeRow): unknown => row.doc === null || row.deleted === true ? undefined : row.doc
 
-/** A change with its decoded document. */
-const changeWithDoc = <A>(row: ChangeRow, doc: A): Changes.Change<A> => ({ ...plainChange<A>(row), doc })
+/** A change with its decoded document, made in one object. */
+const changeWithDoc = <A>(row: ChangeRow, doc: A): Changes.Change<A> => ({
+  _tag: "Change",
+  id: row.id,
+  seq: row.seq,
+  changes: row.changes,
+  deleted: row.deleted === true,
+  doc
+})
 
 /** The feed's changes, decoding documents with the codec. */
 const toChanges = <A, D>(codec: Codec<A, D>, rows: ReadonlyArray<ChangeRow>) =>

@@ -143,15 +143,19 @@ const etagRevision = (response: HttpClientResponse.HttpClientResponse, request: 
     Effect.succeed(etag.replace(/^W\//, "").replace(/^"|"$/g, ""))
 }
 
-/** A row of `_all_docs` without its document. */
-const plainRow = <A>(row: AllDocsWireRow): Database.AllDocsRow<A> | Database.AllDocsErrorRow => {
+/** A row of `_all_docs` with its document (`undefined`: none asked for), made in one object. */
+const rowWith = <A>(row: AllDocsWireRow, doc: A | null | undefined): Database.AllDocsRow<A> | Database.AllDocsErrorRow => {
   const key = String(row.key)
   if (row.error !== undefined || row.value == null || row.id === undefined) {
     return { _tag: "ErrorRow", key, error: row.error ?? "not_found" }
   }
-  const base: Database.AllDocsRow<A> = { _tag: "Row", id: row.id, key, value: row.value }
-  return row.doc === null ? { ...base, doc: null } : base
+  return doc === undefined ?
+    { _tag: "Row", id: row.id, key, value: row.value } :
+    { _tag: "Row", id: row.id, key, value: row.value, doc }
 }
+
+/** A row of `_all_docs` without a document to decode (`null` for a deleted one, when documents were asked for). */
+const plainRow = <A>(row: AllDocsWireRow) => rowWith<A>(row, row.doc === null ? null : undefined)
 
 /** The rows of an `_all_docs` page, their documents decoded with the codec. */
 const toRows = <A, D>(
@@ -163,10 +167,7 @@ const toRows = <A, D>(
     rows,
     (row) => row.error === undefined && row.value != null && row.id !== undefined && row.doc != null ? row.doc : undefined,
     plainRow<A>,
-    (row, doc) => {
-      const built = plainRow<A>(row)
-      return built._tag === "Row" ? { ...built, doc } : built
-    }
+    rowWith<A>
   )
 
 /** The document operations of a database, for documents read and written through `codec`. */
