@@ -134,6 +134,9 @@ const contendersOf = (workload: Workload): ReadonlyArray<Contender> => {
       list.push({ label: "effect-couch-one-request", client, variant: "one-request" })
       list.push({ label: "effect-couch-continuous", client, variant: "continuous" })
     }
+    if (client === "undici" && workload === "changes-read") {
+      list.push({ label: "undici-continuous", client, variant: "continuous" })
+    }
     if (client === "effect-couch" && workload === "all-docs-read") {
       list.push({ label: "effect-couch-one-request", client, variant: "one-request" })
     }

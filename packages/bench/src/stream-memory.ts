@@ -5,12 +5,16 @@
  * - `changes`: a continuous `_changes` feed of N changes with their documents, read with
  *   `db.changes({ feed: "continuous", includeDocs: true })`;
  * - `all-docs`: an `_all_docs?include_docs=true` of N documents, answering each page request (`startkey`,
- *   `limit`) from the key, read with `db.allDocs({ includeDocs: true })` (pages of 1,000).
+ *   `limit`) from the key, read with `db.allDocs({ includeDocs: true })` (pages of 1,000);
+ * - `changes-one-request`: a normal `_changes` feed of N changes with their documents in one answer, read with
+ *   `db.changes({ includeDocs: true, oneRequest: true })`;
+ * - `all-docs-one-request`: the `_all_docs` of N documents in one answer, `db.allDocs({ includeDocs: true,
+ *   oneRequest: true })`.
  *
  * Every 100,000 items the heap is measured after a GC. A client that keeps nothing per item shows the same heap
  * from the first sample to the last.
  *
- *   pnpm --filter @effect-couch/bench stream-memory [changes|all-docs] [items]     (default: both, 1,000,000)
+ *   pnpm --filter @effect-couch/bench stream-memory [mode] [items]     (default: every mode, 1,000,000)
  */
 import { CouchSession, type Database } from "@effect-couch/client"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -20,10 +24,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 
-const modes = ["changes", "all-docs"] as const
+const modes = ["changes", "all-docs", "changes-one-request", "all-docs-one-request"] as const
 type Mode = typeof modes[number]
 const asked = process.argv[2]
-const chosen: ReadonlyArray<Mode> = asked === "changes" || asked === "all-docs" ? [asked] : modes
+const isMode = (value: string | undefined): value is Mode => modes.some((mode) => mode === value)
+const chosen: ReadonlyArray<Mode> = isMode(asked) ? [asked] : modes
 const total = Number(process.argv[asked === undefined || chosen.length === 1 ? 3 : 2] ?? 1_000_000) || 1_000_000
 const every = 100_000
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
@@ -54,9 +59,15 @@ const pulled = (count: number, line: (i: number) => string, head = "", tail = ""
   })
 }
 
+const change = (i: number) =>
+  JSON.stringify({ seq: `${i}-g1AAAABXeJzLYWBgYMpgTmHgz8tPSTV0MDQy1zMA`, id: id(i), changes: [{ rev }], doc: doc(i) })
+
 /** The continuous feed: one change a line. */
-const feed = () =>
-  pulled(total, (i) => JSON.stringify({ seq: `${i}-g1AAAABXeJzLYWBgYMpgTmHgz8tPSTV0MDQy1zMA`, id: id(i), changes: [{ rev }], doc: doc(i) }) + "\n")
+const feed = () => pulled(total, (i) => change(i) + "\n")
+
+/** The normal feed in one answer, as CouchDB lays it out (a change a line). */
+const normalFeed = () =>
+  pulled(total, (i) => `${i === 0 ? "" : ",\n"}${change(i)}`, `{"results":[\n`, `\n],\n"last_seq":"${total}-g1","pending":0}\n`)
 
 /** A page of `_all_docs` from `startkey`, `limit` rows, as CouchDB lays it out (a row a line). */
 const allDocsPage = (request: HttpClientRequest.HttpClientRequest) => {
@@ -76,18 +87,29 @@ const client = HttpClient.make((request) =>
   Effect.succeed(
     HttpClientResponse.fromWeb(
       request,
-      new Response(request.url.endsWith("/_changes") ? feed() : allDocsPage(request), {
-        headers: { "content-type": "application/json" }
-      })
+      new Response(
+        !request.url.endsWith("/_changes") ?
+          allDocsPage(request) :
+          request.urlParams.some(([key, value]) => key === "feed" && value === "continuous") ?
+          feed() :
+          normalFeed(),
+        {
+          headers: { "content-type": "application/json" }
+        }
+      )
     )
   )
 )
 
 const measure = (mode: Mode, db: Database.Database) =>
   Effect.gen(function*() {
-    const stream: Stream.Stream<unknown, unknown> = mode === "changes" ?
-      db.changes({ feed: "continuous", includeDocs: true }) :
-      db.allDocs({ includeDocs: true })
+    const streams: Record<Mode, Stream.Stream<unknown, unknown>> = {
+      "changes": db.changes({ feed: "continuous", includeDocs: true }),
+      "all-docs": db.allDocs({ includeDocs: true }),
+      "changes-one-request": db.changes({ includeDocs: true, oneRequest: true }),
+      "all-docs-one-request": db.allDocs({ includeDocs: true, oneRequest: true })
+    }
+    const stream = streams[mode]
     let count = 0
     const start = performance.now()
     process.stdout.write(`${mode}: ${total.toLocaleString("en")} items\n`)

@@ -2,13 +2,13 @@
 import { Readable } from "node:stream"
 import { Agent, request } from "undici"
 import { basicAuth } from "../shared.js"
-import { attachmentUrl, block, check, jsonDriver, type MakeDriver } from "./common.js"
+import { attachmentUrl, block, check, dbPath, jsonDriver, type MakeDriver } from "./common.js"
 
 export const make: MakeDriver = async (spec) => {
   const agent = new Agent({ keepAliveTimeout: 60_000 })
   const headers = { authorization: basicAuth(spec.server), accept: "application/json" }
   const jsonHeaders = { ...headers, "content-type": "application/json" }
-  return jsonDriver(
+  const driver = jsonDriver(
     spec,
     async <A>(method: "GET" | "POST", path: string, body?: string): Promise<A> => {
       const response = await request(spec.server.url + path, {
@@ -45,4 +45,25 @@ export const make: MakeDriver = async (spec) => {
     },
     () => agent.close()
   )
+  if (spec.contender.variant !== "continuous") return driver
+  // the continuous feed read line by line, each line parsed: how fast the server's feed can be read at all
+  return {
+    ...driver,
+    changes: async (limit) => {
+      const response = await request(
+        `${spec.server.url}${dbPath(spec)}/_changes?feed=continuous&limit=${limit ?? spec.count}`,
+        { dispatcher: agent, headers }
+      )
+      check("changes status", response.statusCode, 200)
+      let changes = 0
+      let rest = ""
+      response.body.setEncoding("utf8")
+      for await (const text of response.body) {
+        const lines = (rest + (text as string)).split("\n")
+        rest = lines.pop() ?? ""
+        for (const line of lines) if (line.trim() !== "" && "id" in JSON.parse(line)) changes++
+      }
+      return changes
+    }
+  }
 }
