@@ -159,7 +159,10 @@ export interface FollowOptions
    * exponential from 100 ms, capped at 10 s, jittered, forever).
    */
   readonly schedule?: Schedule.Schedule<unknown> | undefined
-  /** How long the feed may stay silent (no change, no heartbeat) before it counts as dropped (default: 3 heartbeats, or 90 s). */
+  /**
+   * How long the feed may stay silent (no change, no heartbeat) before it counts as dropped (default: 3
+   * heartbeats, or 90 s). Time the follower spends waiting for its consumer does not count.
+   */
   readonly idleTimeout?: Duration.DurationInput | undefined
   /**
    * How long one connection is kept before the follower reconnects from its checkpoint (default 60 s). A

@@ -1,16 +1,20 @@
 /**
  * How pages and feeds are read off the wire: rows checked without a schema per row, documents decoded in a loop
- * (or one effect at a time for a schema that needs it), feed lines split across any chunk boundary.
+ * (or one effect at a time for a schema that needs it), feed lines split across any chunk boundary, one-request
+ * reads that go on after a broken answer, view pages that go on from the key as sent, and a follower's connections
+ * (silence, reconnection, reading ahead of its consumer). Against fake servers: every cut and timing is chosen.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { CouchError, CouchSession, type Database } from "../src/index.js"
+import { type Changes, CouchError, CouchSession, type Database } from "../src/index.js"
 import { fakeClient, json } from "./fake.js"
 
 const withDatabase = <A, E>(
@@ -358,5 +362,70 @@ describe("view pages", () => {
         Stream.runCollect(db.reduce("d", "v", { group: true, pageSize: 10 }, { key: Schema.NumberFromString })))
       assert.deepStrictEqual(Chunk.toReadonlyArray(grouped).map((row) => row.key), rows.map((_, i) => i))
       assert.deepStrictEqual(fake.seen.slice(5).map((seen) => seen.url.searchParams.get("startkey")), [null, "\"010\"", "\"020\""])
+    }))
+})
+
+/** A feed that sends these lines, one a piece, then stays silent (no heartbeat) until it is closed. */
+const silentAfter = (lines: ReadonlyArray<string>) => {
+  let sent = 0
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent < lines.length) controller.enqueue(new TextEncoder().encode(`${lines[sent++]}\n`))
+        else return new Promise<void>(() => {})
+      }
+    }),
+    { status: 200, headers: { "content-type": "application/json" } }
+  )
+}
+
+describe("follower connections", () => {
+  const feedFrom = (total: number, perConnection: number) => (seen: { readonly url: URL }) => {
+    const since = Number.parseInt(seen.url.searchParams.get("since") ?? "0", 10)
+    const lines = Array.from({ length: Math.min(perConnection, total - since) }, (_, i) => JSON.stringify(change(since + i + 1)))
+    return silentAfter(lines)
+  }
+
+  /** The ids of the first `total` changes a follower delivers to a consumer that spends `busy` on each. */
+  const followIds = (
+    fake: ReturnType<typeof fakeClient>,
+    options: Changes.FollowOptions,
+    total: number,
+    busy: Duration.DurationInput = 0
+  ) =>
+    withDatabase(fake, (db) =>
+      Effect.flatMap(db.follow(options), (follower) =>
+        follower.changes.pipe(
+          Stream.take(total),
+          Stream.tap(() => Effect.sleep(busy)),
+          Stream.map((change) => change.id),
+          Stream.runCollect
+        )))
+
+  it.live("a feed silent past idleTimeout is dropped and resumed from the last change read", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(feedFrom(6, 2))
+      const ids = yield* followIds(fake, { idleTimeout: "150 millis", schedule: Schedule.spaced("10 millis") }, 6)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(ids), ["doc1", "doc2", "doc3", "doc4", "doc5", "doc6"])
+      assert.deepStrictEqual(fake.seen.slice(0, 3).map((seen) => seen.url.searchParams.get("since")), [null, "2-g1", "4-g1"])
+    }))
+
+  it.live("while the consumer is busy, the feed read ahead is kept, and the next connection starts after it", () =>
+    Effect.gen(function*() {
+      // 40 changes, then silence: the reader is ahead of a slow consumer and waits on it (that is not silence);
+      // the connection dropped for silence resumes after the last change read, none lost or repeated
+      const fake = fakeClient(feedFrom(41, 40))
+      const ids = yield* followIds(fake, { idleTimeout: "150 millis", schedule: Schedule.spaced("10 millis") }, 41, "15 millis")
+      assert.deepStrictEqual(Chunk.toReadonlyArray(ids), Array.from({ length: 41 }, (_, i) => `doc${i + 1}`))
+      assert.strictEqual(fake.seen[1]?.url.searchParams.get("since"), "40-g1")
+    }))
+
+  it.live("a connection open reconnectAfter is replaced by one from the last change read, even while the reader waits on the consumer", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(feedFrom(30, 30))
+      const ids = yield* followIds(fake, { reconnectAfter: "100 millis", idleTimeout: "10 seconds" }, 30, "20 millis")
+      // at least once: the changes queued when a connection is replaced are not read again, the rest are
+      assert.deepStrictEqual(Chunk.toReadonlyArray(ids), Array.from({ length: 30 }, (_, i) => `doc${i + 1}`))
+      assert.isAtLeast(fake.seen.length, 3)
     }))
 })

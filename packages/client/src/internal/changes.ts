@@ -2,14 +2,20 @@
  * The changes feed: normal (paged), longpoll, continuous (NDJSON) and eventsource (SSE) feeds parsed
  * incrementally, and the follower that reconnects from its checkpoint.
  */
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Take from "effect/Take"
 import type * as Changes from "../Changes.js"
 import * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
@@ -246,11 +252,12 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
     )
   }
 
+  /** A continuous or eventsource feed; `onPiece` is told of every piece of the body (heartbeats too). */
   const streamed = (
     options: Changes.ChangesOptions,
     feed: "continuous" | "eventsource",
     since: Database.Sequence | "now" | undefined,
-    idleTimeout: Duration.DurationInput | undefined
+    onPiece?: () => void
   ): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
     const request = feedRequest(root, options, feed, since, options.limit)
     return Stream.unwrap(
@@ -263,16 +270,11 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
           error
       ),
       (bytes) =>
-        idleTimeout === undefined ? bytes : Stream.timeoutFail(bytes, () =>
-          new CouchError.TransportError({
-            method: request.method,
-            url: transport.baseUrl + request.path,
-            reason: "timeout",
-            description: "the feed sent neither a change nor a heartbeat in time"
-          }), idleTimeout),
-      (bytes) =>
         feed === "continuous" ?
-          byLines(bytes, (texts) => parseLines(request, texts.filter(isNotBlank))) :
+          byLines(bytes, (texts) => {
+            onPiece?.()
+            return parseLines(request, texts.filter(isNotBlank))
+          }) :
           Stream.mapChunksEffect(eventSourceData(bytes), (texts) => parseLines(request, texts)),
       Stream.takeUntil((event) => event._tag === "LastSeq")
     )
@@ -344,9 +346,9 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
       case "longpoll":
         return oneRequest(options, "longpoll")
       case "continuous":
-        return streamed(options, "continuous", options.since, undefined)
+        return streamed(options, "continuous", options.since)
       case "eventsource":
-        return streamed(options, "eventsource", options.since, undefined)
+        return streamed(options, "eventsource", options.since)
     }
   }
 
@@ -360,25 +362,97 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
     error instanceof CouchError.TransportError || error instanceof CouchError.ServerError ||
     error instanceof CouchError.TooManyRequestsError || error instanceof CouchError.ResponseDecodeError
 
+  type FeedError = Database.ReadError | D
+
+  /**
+   * Reads one connection of a follower's continuous feed into the queue, from `position.since`, moving it to what
+   * it reads. It ends when the feed ends or has been open `reconnectAfter`, and fails when the feed fails or stays
+   * silent past `idleTimeout`. A watchdog checks both once per connection: racing every read against a timer, and
+   * the stream against a clock, cost ~200 µs per change. Silence counts only while the reader waits for the
+   * server, not while it waits for the consumer.
+   */
+  const readConnection = (
+    options: Changes.FollowOptions & { readonly heartbeat: Duration.DurationInput },
+    position: { since: Database.Sequence | "now" | undefined; pieces: number },
+    queue: Queue.Enqueue<Take.Take<Changes.ChangeEvent<A>, FeedError>>,
+    idleTimeout: number,
+    reconnectAfter: number
+  ): Effect.Effect<void, FeedError> => {
+    const request = feedRequest(root, options, "continuous", position.since, undefined)
+    let handingOn = false
+    const reader = streamed(options, "continuous", position.since, () => void position.pieces++).pipe(
+      Stream.runForEachChunk((events) => {
+        handingOn = true
+        // the position moves once the events are queued: a connection ended while it waits re-reads them
+        return Effect.map(Queue.offer(queue, Take.chunk(events)), () => {
+          handingOn = false
+          const last = Chunk.last(events)
+          if (Option.isSome(last)) position.since = last.value._tag === "Change" ? last.value.seq : last.value.lastSeq
+        })
+      })
+    )
+    const idle = new CouchError.TransportError({
+      method: request.method,
+      url: transport.baseUrl + request.path,
+      reason: "timeout",
+      description: "the feed sent neither a change nor a heartbeat in time"
+    })
+    const tick = Math.max(1, Math.min(idleTimeout / 4, reconnectAfter / 4, 1000))
+    const watch = (openedAt: number, seen: number, silentSince: number): Effect.Effect<void, FeedError> =>
+      Effect.flatMap(Effect.zipRight(Effect.sleep(tick), Clock.currentTimeMillis), (now) => {
+        if (now - openedAt >= reconnectAfter) return Effect.void
+        const quiet = position.pieces === seen && !handingOn
+        if (quiet && now - silentSince >= idleTimeout) return Effect.fail(idle)
+        return watch(openedAt, position.pieces, quiet ? silentSince : now)
+      })
+    return Effect.raceFirst(
+      reader,
+      Effect.flatMap(Clock.currentTimeMillis, (now) => watch(now, position.pieces, now))
+    )
+  }
+
   const follow = (
     options: Changes.FollowOptions = {}
-  ): Effect.Effect<Changes.Follower<A, Database.ReadError | D>> =>
+  ): Effect.Effect<Changes.Follower<A, FeedError>> =>
     Effect.map(Ref.make<Database.Sequence | "now" | undefined>(options.since), (checkpoint) => {
       const heartbeat = options.heartbeat ?? "30 seconds"
-      const idleTimeout = options.idleTimeout ?? Duration.times(Duration.decode(heartbeat), 3)
-      const connection = Stream.unwrap(
-        Effect.map(Ref.get(checkpoint), (since) => streamed({ ...options, heartbeat }, "continuous", since, idleTimeout))
-      ).pipe(
-        Stream.interruptAfter(options.reconnectAfter ?? "60 seconds"),
+      const feedOptions = { ...options, heartbeat }
+      const idleTimeout = Duration.toMillis(options.idleTimeout ?? Duration.times(Duration.decode(heartbeat), 3))
+      const reconnectAfter = Duration.toMillis(options.reconnectAfter ?? "60 seconds")
+      const policy = Schedule.whileInput(options.schedule ?? defaultFollowSchedule, retryable)
+      /**
+       * Connection after connection into the queue: one that ends is followed at once, one that fails after the
+       * schedule's delay (which starts over once a connection has read something); an error retrying cannot
+       * cure, or the schedule's end, is handed to the consumer.
+       */
+      const feed = (queue: Queue.Enqueue<Take.Take<Changes.ChangeEvent<A>, FeedError>>, since: Database.Sequence | "now" | undefined) =>
+        Effect.gen(function*() {
+          const position = { since, pieces: 0 }
+          const driver = yield* Schedule.driver(policy)
+          let piecesAtFailure = 0
+          while (true) {
+            const exit = yield* Effect.exit(readConnection(feedOptions, position, queue, idleTimeout, reconnectAfter))
+            if (Exit.isSuccess(exit)) continue
+            if (position.pieces !== piecesAtFailure) yield* driver.reset
+            piecesAtFailure = position.pieces
+            const failure = Cause.failureOption(exit.cause)
+            const retry = Option.isSome(failure) ? yield* Effect.either(driver.next(failure.value)) : undefined
+            if (retry === undefined || Either.isLeft(retry)) return yield* Queue.offer(queue, Take.failCause(exit.cause))
+          }
+        })
+      const changes = Stream.unwrapScoped(Effect.gen(function*() {
+        // the consumer takes what a reader fiber of its own puts here; the queue bounds how far it reads ahead
+        const queue = yield* Effect.acquireRelease(
+          Queue.bounded<Take.Take<Changes.ChangeEvent<A>, FeedError>>(16),
+          Queue.shutdown
+        )
+        yield* Effect.forkScoped(feed(queue, yield* Ref.get(checkpoint)))
+        return Stream.flattenTake(Stream.fromQueue(queue, { maxChunkSize: 1 }))
+      })).pipe(
         // one event at a time, as it is handed on: a checkpoint read after handling a change is that change's
         // (moving it a chunk at a time would skip the rest of the chunk after a crash)
         Stream.tap((event) => Ref.set(checkpoint, event._tag === "Change" ? event.seq : event.lastSeq)),
         Stream.filter((event): event is Changes.Change<A> => event._tag === "Change")
-      )
-      const changes = connection.pipe(
-        // a feed that ends (server timeout) is resumed at once; one that fails, after the schedule's delay
-        Stream.repeat(Schedule.forever),
-        Stream.retry(Schedule.whileInput(options.schedule ?? defaultFollowSchedule, retryable))
       )
       return { changes, checkpoint: Ref.get(checkpoint) }
     })
