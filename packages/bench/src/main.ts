@@ -133,6 +133,7 @@ const contendersOf = (workload: Workload): ReadonlyArray<Contender> => {
     if (client === "effect-couch" && workload === "changes-read") {
       list.push({ label: "effect-couch-one-request", client, variant: "one-request" })
       list.push({ label: "effect-couch-continuous", client, variant: "continuous" })
+      list.push({ label: "effect-couch-follow", client, variant: "follow" })
     }
     if (client === "undici" && workload === "changes-read") {
       list.push({ label: "undici-continuous", client, variant: "continuous" })
@@ -575,6 +576,7 @@ const targetsOf = (
     throughputTarget("changes-read")
     throughputTarget("changes-read", "effect-couch-one-request")
     throughputTarget("changes-read", "effect-couch-continuous")
+    throughputTarget("changes-read", "effect-couch-follow")
     throughputTarget("all-docs-read")
     throughputTarget("all-docs-read", "effect-couch-one-request")
     const allDocs = ec("all-docs-read")

@@ -20,12 +20,12 @@ export const defaultClients: ReadonlyArray<Client> = ["effect-couch", "nano", "u
 
 /**
  * A client as measured in a workload: `changes-read` measures effect-couch's normal feed (paged, and in one
- * request) and its continuous feed, `all-docs-read` its paged read and its read in one request.
+ * request), its continuous feed and a follower, `all-docs-read` its paged read and its read in one request.
  */
 export interface Contender {
   readonly label: string
   readonly client: Client
-  readonly variant?: "continuous" | "one-request" | undefined
+  readonly variant?: "continuous" | "follow" | "one-request" | undefined
 }
 
 export interface ServerInfo {

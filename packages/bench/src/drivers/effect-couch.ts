@@ -42,6 +42,9 @@ export const make: MakeDriver = async (spec) => {
     changes: (limit) =>
       spec.contender.variant === "continuous" ?
         countChanges(db.changes({ feed: "continuous", limit: limit ?? spec.count })) :
+        spec.contender.variant === "follow" ?
+        // a follower never ends: it is stopped after the database's changes
+        countChanges(Stream.unwrap(Effect.map(db.follow(), (follower) => Stream.take(follower.changes, limit ?? spec.count)))) :
         countChanges(db.changes({ pageSize: spec.pageSize, limit, oneRequest: spec.contender.variant === "one-request" })),
     allDocs: (limit) =>
       runtime.runPromise(
