@@ -48,6 +48,9 @@ const usage = `pnpm bench [options]
   --batch N             bulk-insert batch size (default 1000); 4 batches in flight
   --page-size N         page size of effect-couch's changes and allDocs streams (default 1000)
   --attachment-mib N    attachment size (default 16); --attachments N per run (default 2)
+  --diagnostics         also run the diagnostic contenders: effect-platform (the platform's
+                        HttpClient alone) in the get-doc workloads, undici-continuous (raw undici
+                        reading the continuous feed line by line: the server's ceiling) in changes-read
   --profile             after each workload's rounds, one more run of effect-couch and of the others
                         under the V8 profiler (the measurement only), on the canned server for the
                         get-doc workloads, else the real or embedded one: results/profiles/*.cpuprofile,
@@ -95,7 +98,11 @@ const options = {
     process.env.COUCHDB_URL ? ["couchdb", "canned"] : ["embedded", "canned"]
   ),
   workloads: listOption("workloads", workloads, workloads),
-  clients: listOption("clients", clients, defaultClients),
+  clients: [
+    ...listOption("clients", clients, defaultClients),
+    ...(argv.includes("--diagnostics") && !option("clients")?.includes("effect-platform") ? ["effect-platform" as const] : [])
+  ],
+  diagnostics: argv.includes("--diagnostics"),
   fetchEverywhere: option("clients")?.includes("fetch") ?? false,
   gets: intOption("gets", 20_000),
   serverGets: intOption("server-gets", 2_000),
@@ -135,7 +142,7 @@ const contendersOf = (workload: Workload): ReadonlyArray<Contender> => {
       list.push({ label: "effect-couch-continuous", client, variant: "continuous" })
       list.push({ label: "effect-couch-follow", client, variant: "follow" })
     }
-    if (client === "undici" && workload === "changes-read") {
+    if (client === "undici" && workload === "changes-read" && options.diagnostics) {
       list.push({ label: "undici-continuous", client, variant: "continuous" })
     }
     if (client === "effect-couch" && workload === "all-docs-read") {
