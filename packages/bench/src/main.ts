@@ -45,6 +45,8 @@ const usage = `pnpm bench [options]
   --concurrency N       requests in flight in get-doc-concurrent (default 32)
   --docs N              documents of bulk-insert and of the database read by changes-read and
                         all-docs-read (default 100000)
+  --feed-changes N      changes read by the continuous feeds and the follower in changes-read
+                        (default 50000: they are bound by the server's line-at-a-time feed)
   --batch N             bulk-insert batch size (default 1000); 4 batches in flight
   --page-size N         page size of effect-couch's changes and allDocs streams (default 1000)
   --attachment-mib N    attachment size (default 16); --attachments N per run (default 2)
@@ -108,6 +110,7 @@ const options = {
   serverGets: intOption("server-gets", 2_000),
   concurrency: intOption("concurrency", 32),
   docs: intOption("docs", 100_000),
+  feedChanges: intOption("feed-changes", 50_000),
   batch: intOption("batch", 1000),
   pageSize: intOption("page-size", 1000),
   attachmentMiB: intOption("attachment-mib", 16),
@@ -319,7 +322,9 @@ const runWorker = (spec: Spec, timeoutMs: number): Promise<Result> =>
     })
   })
 
-const countOf = (kind: ServerKind, workload: Workload) => {
+const countOf = (kind: ServerKind, workload: Workload, contender: Contender) => {
+  // a continuous feed comes a line at a time, bound by the server: its rate needs fewer changes
+  if (contender.variant === "continuous" || contender.variant === "follow") return Math.min(options.docs, options.feedChanges)
   switch (workload) {
     case "get-doc":
     case "get-doc-concurrent":
@@ -364,7 +369,7 @@ const runOne = async (
     if (workload === "get-doc" || workload === "get-doc-concurrent") {
       await admin(server.info, "PUT", `/${db}/${docId}`, { ...makeDoc(1), _id: docId })
     }
-    const count = countOf(server.kind, workload)
+    const count = countOf(server.kind, workload, contender)
     const spec: Spec = {
       workload,
       contender,
