@@ -41,7 +41,7 @@ const usage = `pnpm bench [options]
                         platform's HttpClient alone, a diagnostic for get-doc; fetch runs in the
                         get-doc workloads only, unless named here)
   --gets N              GETs per run on the canned server (default 20000)
-  --server-gets N       GETs per run on a real or embedded server (default 2000)
+  --server-gets N       GETs per run on a real or embedded server (default 1000)
   --concurrency N       requests in flight in get-doc-concurrent (default 32)
   --docs N              documents of bulk-insert and of the database read by changes-read and
                         all-docs-read (default 100000)
@@ -107,7 +107,7 @@ const options = {
   diagnostics: argv.includes("--diagnostics"),
   fetchEverywhere: option("clients")?.includes("fetch") ?? false,
   gets: intOption("gets", 20_000),
-  serverGets: intOption("server-gets", 2_000),
+  serverGets: intOption("server-gets", 1_000),
   concurrency: intOption("concurrency", 32),
   docs: intOption("docs", 100_000),
   feedChanges: intOption("feed-changes", 50_000),
