@@ -386,18 +386,18 @@ describe("follower connections", () => {
     return silentAfter(lines)
   }
 
-  /** The ids of the first `total` changes a follower delivers to a consumer that spends `busy` on each. */
+  /** The ids of the first `total` changes a follower delivers to a consumer that spends `busy(id)` on each. */
   const followIds = (
     fake: ReturnType<typeof fakeClient>,
     options: Changes.FollowOptions,
     total: number,
-    busy: Duration.DurationInput = 0
+    busy: (id: string) => Duration.DurationInput = () => 0
   ) =>
     withDatabase(fake, (db) =>
       Effect.flatMap(db.follow(options), (follower) =>
         follower.changes.pipe(
           Stream.take(total),
-          Stream.tap(() => Effect.sleep(busy)),
+          Stream.tap((change) => Effect.sleep(busy(change.id))),
           Stream.map((change) => change.id),
           Stream.runCollect
         )))
@@ -412,10 +412,16 @@ describe("follower connections", () => {
 
   it.live("while the consumer is busy, the feed read ahead is kept, and the next connection starts after it", () =>
     Effect.gen(function*() {
-      // 40 changes, then silence: the reader is ahead of a slow consumer and waits on it (that is not silence);
-      // the connection dropped for silence resumes after the last change read, none lost or repeated
+      // 40 changes, then silence; the consumer spends 600 ms on the first: the reader, 16 pieces ahead, waits on it
+      // longer than idleTimeout (that is not silence); the connection dropped for the silence after the 40th
+      // resumes after it, none lost or repeated
       const fake = fakeClient(feedFrom(41, 40))
-      const ids = yield* followIds(fake, { idleTimeout: "150 millis", schedule: Schedule.spaced("10 millis") }, 41, "15 millis")
+      const ids = yield* followIds(
+        fake,
+        { idleTimeout: "300 millis", schedule: Schedule.spaced("10 millis") },
+        41,
+        (id) => id === "doc1" ? "600 millis" : 0
+      )
       assert.deepStrictEqual(Chunk.toReadonlyArray(ids), Array.from({ length: 41 }, (_, i) => `doc${i + 1}`))
       assert.strictEqual(fake.seen[1]?.url.searchParams.get("since"), "40-g1")
     }))
@@ -423,7 +429,7 @@ describe("follower connections", () => {
   it.live("a connection open reconnectAfter is replaced by one from the last change read, even while the reader waits on the consumer", () =>
     Effect.gen(function*() {
       const fake = fakeClient(feedFrom(30, 30))
-      const ids = yield* followIds(fake, { reconnectAfter: "100 millis", idleTimeout: "10 seconds" }, 30, "20 millis")
+      const ids = yield* followIds(fake, { reconnectAfter: "100 millis", idleTimeout: "10 seconds" }, 30, () => "20 millis")
       // at least once: the changes queued when a connection is replaced are not read again, the rest are
       assert.deepStrictEqual(Chunk.toReadonlyArray(ids), Array.from({ length: 30 }, (_, i) => `doc${i + 1}`))
       assert.isAtLeast(fake.seen.length, 3)
