@@ -195,9 +195,9 @@ export interface Resume<W> {
    */
   readonly request: (last: W, delivered: number, repeated: number) => Request.Request
   /**
-   * Whether a row stands where another does (the same key and document in a view): the new answer starts at the
-   * place of the last row delivered, and as many rows at that place as were delivered are dropped. Without it, the
-   * new answer starts after the last row.
+   * Whether a row stands where another does (the same key, in a view): the new answer starts at the place of the
+   * last row delivered, and as many rows at that place as were delivered are dropped. Without it, the new answer
+   * starts after the last row.
    */
   readonly samePlace?: ((a: W, b: W) => boolean) | undefined
 }
@@ -215,6 +215,7 @@ interface Position<W> {
 /** The failures of {@link streamedRows} that are a broken answer, which resuming can cure. */
 const brokenOff = new WeakSet<object>()
 
+/** Whether a failure is a broken answer. */
 const isBrokenOff = (error: unknown): boolean => typeof error === "object" && error !== null && brokenOff.has(error)
 
 /**
@@ -237,14 +238,16 @@ export const streamedRows = <W, B, E, const Errors extends ReadonlyArray<CouchEr
   if (resume === undefined) return rowsOfAnswer(transport, request, errors, reader, undefined)
   return Stream.suspend(() => {
     const position: Position<W> = { last: undefined, delivered: 0, atLastPlace: 0, toDrop: 0 }
+    // the rows at the last one's place that a new answer starts with
+    const repeated = () => resume.samePlace === undefined ? 0 : position.atLastPlace
     const attempt = (
       request: Request.Request
     ): Stream.Stream<B, E | Request.ErrorsOf<Errors> | CouchError.RequestError> => {
       const before = position.delivered
-      position.toDrop = resume.samePlace === undefined ? 0 : position.atLastPlace
+      position.toDrop = repeated()
       return Stream.catchAll(rowsOfAnswer(transport, request, errors, reader, position), (error) =>
         isBrokenOff(error) && position.delivered > before && position.last !== undefined ?
-          attempt(resume.request(position.last, position.delivered, resume.samePlace === undefined ? 0 : position.atLastPlace)) :
+          attempt(resume.request(position.last, position.delivered, repeated())) :
           Stream.fail(error))
     }
     return attempt(request)
