@@ -9,7 +9,8 @@
  * - `changes-one-request`: a normal `_changes` feed of N changes with their documents in one answer, read with
  *   `db.changes({ includeDocs: true, oneRequest: true })`;
  * - `all-docs-one-request`: the `_all_docs` of N documents in one answer, `db.allDocs({ includeDocs: true,
- *   oneRequest: true })`.
+ *   oneRequest: true })`;
+ * - `follow`: the continuous feed read by a follower, `db.follow({ includeDocs: true })`, stopped after N changes.
  *
  * Every 100,000 items the heap is measured after a GC. A client that keeps nothing per item shows the same heap
  * from the first sample to the last.
@@ -24,7 +25,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 
-const modes = ["changes", "all-docs", "changes-one-request", "all-docs-one-request"] as const
+const modes = ["changes", "all-docs", "changes-one-request", "all-docs-one-request", "follow"] as const
 type Mode = typeof modes[number]
 const asked = process.argv[2]
 const isMode = (value: string | undefined): value is Mode => modes.some((mode) => mode === value)
@@ -107,7 +108,10 @@ const measure = (mode: Mode, db: Database.Database) =>
       "changes": db.changes({ feed: "continuous", includeDocs: true }),
       "all-docs": db.allDocs({ includeDocs: true }),
       "changes-one-request": db.changes({ includeDocs: true, oneRequest: true }),
-      "all-docs-one-request": db.allDocs({ includeDocs: true, oneRequest: true })
+      "all-docs-one-request": db.allDocs({ includeDocs: true, oneRequest: true }),
+      "follow": Stream.unwrap(
+        Effect.map(db.follow({ includeDocs: true }), (follower) => Stream.take(follower.changes, total))
+      )
     }
     const stream = streams[mode]
     let count = 0
