@@ -76,7 +76,8 @@ export const filterFunction = (
  */
 export interface ChangesOptions {
   /**
-   * `normal` (default: read in pages of `pageSize`, constant memory), `longpoll` (wait for the next change),
+   * `normal` (default: read in pages of `pageSize`, or in one request with `oneRequest`; constant memory either
+   * way), `longpoll` (wait for the next change),
    * `continuous` (one change a line, as they happen) or `eventsource` (Server-Sent Events).
    */
   readonly feed?: "normal" | "longpoll" | "continuous" | "eventsource" | undefined
