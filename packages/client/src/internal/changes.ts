@@ -133,6 +133,10 @@ const feedRequest = (
   }
 }
 
+/** The sequence to go on from after an event. */
+const sequenceAfter = <A>(event: Changes.ChangeEvent<A>): Database.Sequence =>
+  event._tag === "Change" ? event.seq : event.lastSeq
+
 /** A change without its document. */
 const plainChange = <A>(row: ChangeRow): Changes.Change<A> => ({
   _tag: "Change",
@@ -254,13 +258,11 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
 
   /** A continuous or eventsource feed; `onPiece` is told of every piece of the body (heartbeats too). */
   const streamed = (
-    options: Changes.ChangesOptions,
+    request: Request.Request,
     feed: "continuous" | "eventsource",
-    since: Database.Sequence | "now" | undefined,
     onPiece?: () => void
-  ): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
-    const request = feedRequest(root, options, feed, since, options.limit)
-    return Stream.unwrap(
+  ): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> =>
+    Stream.unwrap(
       Request.execute(transport, { ...request, timeout: undefined }, readErrors, (response) =>
         Effect.succeed(response.stream))
     ).pipe(
@@ -278,7 +280,6 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
           Stream.mapChunksEffect(eventSourceData(bytes), (texts) => parseLines(request, texts)),
       Stream.takeUntil((event) => event._tag === "LastSeq")
     )
-  }
 
   /** One page of the normal feed, read whole: paging needs its `last_seq` before it goes on. */
   const page = (options: Changes.ChangesOptions, since: Database.Sequence | "now" | undefined, limit: number) =>
@@ -337,7 +338,8 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
   }
 
   const changes = (options: Changes.ChangesOptions = {}): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> => {
-    switch (options.feed ?? "normal") {
+    const feed = options.feed ?? "normal"
+    switch (feed) {
       case "normal":
         // a descending feed cannot be paged by `since`
         return options.oneRequest === true || options.descending === true ?
@@ -346,9 +348,8 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
       case "longpoll":
         return oneRequest(options, "longpoll")
       case "continuous":
-        return streamed(options, "continuous", options.since)
       case "eventsource":
-        return streamed(options, "eventsource", options.since)
+        return streamed(feedRequest(root, options, feed, options.since, options.limit), feed)
     }
   }
 
@@ -380,14 +381,14 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
   ): Effect.Effect<void, FeedError> => {
     const request = feedRequest(root, options, "continuous", position.since, undefined)
     let handingOn = false
-    const reader = streamed(options, "continuous", position.since, () => void position.pieces++).pipe(
+    const reader = streamed(request, "continuous", () => void position.pieces++).pipe(
       Stream.runForEachChunk((events) => {
         handingOn = true
         // the position moves once the events are queued: a connection ended while it waits re-reads them
         return Effect.map(Queue.offer(queue, Take.chunk(events)), () => {
           handingOn = false
           const last = Chunk.last(events)
-          if (Option.isSome(last)) position.since = last.value._tag === "Change" ? last.value.seq : last.value.lastSeq
+          if (Option.isSome(last)) position.since = sequenceAfter(last.value)
         })
       })
     )
@@ -451,7 +452,7 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
       })).pipe(
         // one event at a time, as it is handed on: a checkpoint read after handling a change is that change's
         // (moving it a chunk at a time would skip the rest of the chunk after a crash)
-        Stream.tap((event) => Ref.set(checkpoint, event._tag === "Change" ? event.seq : event.lastSeq)),
+        Stream.tap((event) => Ref.set(checkpoint, sequenceAfter(event))),
         Stream.filter((event): event is Changes.Change<A> => event._tag === "Change")
       )
       return { changes, checkpoint: Ref.get(checkpoint) }

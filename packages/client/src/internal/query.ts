@@ -233,13 +233,20 @@ export const make = <A, D>(
   const viewAnswer = (request: Request.Request) =>
     Effect.zipRight(checkParams(request), Request.json(transport, request, ViewAnswer, readErrors))
 
-  const mapRows = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
+  /** The decoders of a view's keys and values, whose failures name the request. */
+  const keyValueDecoders = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
     request: Request.Request,
     schemas: { readonly key?: KS | undefined; readonly value?: VS | undefined }
   ) => {
     const describe = () => ({ method: request.method, url: transport.baseUrl + request.path })
-    const key = decoderOf(schemas.key, describe)
-    const value = decoderOf(schemas.value, describe)
+    return { key: decoderOf(schemas.key, describe), value: decoderOf(schemas.value, describe) }
+  }
+
+  const mapRows = <KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext>(
+    request: Request.Request,
+    schemas: { readonly key?: KS | undefined; readonly value?: VS | undefined }
+  ) => {
+    const { key, value } = keyValueDecoders(request, schemas)
     return (row: WireRow) =>
       Effect.gen(function*() {
         const result: View.ViewRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A> = {
@@ -344,14 +351,12 @@ export const make = <A, D>(
     schemas: View.RowSchemas<KS, VS> = {}
   ): Stream.Stream<View.ReduceRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>>, Database.ReadError> => {
     const request = viewRequest(ddoc, name, query, true)
-    const describe = () => ({ method: request.method, url: transport.baseUrl + request.path })
-    const key = decoderOf(schemas.key, describe)
-    const value = decoderOf(schemas.value, describe)
+    const { key, value } = keyValueDecoders(request, schemas)
     const toRow = (row: WireRow) => Effect.all({ key: key(row.key), value: value(row.value) })
-    const fetch = (q: View.ReduceQuery) => Effect.map(viewAnswer(viewRequest(ddoc, name, q, true)), (answer) => answer.rows)
+    const fetch = (request: Request.Request) => Effect.map(viewAnswer(request), (answer) => answer.rows)
     const grouped = query.group === true || query.groupLevel !== undefined
     if (!grouped || query.keys !== undefined) {
-      return Stream.flatMap(Stream.fromEffect(fetch(query)), Stream.fromIterable).pipe(decodedRows(toRow))
+      return Stream.flatMap(Stream.fromEffect(fetch(request)), Stream.fromIterable).pipe(decodedRows(toRow))
     }
     // grouped keys are unique: page by key alone, from the key as the server sent it
     const base = pageable(query)
@@ -360,12 +365,12 @@ export const make = <A, D>(
       limit: query.limit,
       skip: query.skip,
       fetch: (page) =>
-        fetch({
+        fetch(viewRequest(ddoc, name, {
           ...base,
           ...(page.start === undefined ? {} : { startkey: page.start.key }),
           limit: page.limit,
           skip: page.skip
-        }),
+        }, true)),
       cursorOf: (row) => ({ key: row.key, id: undefined })
     }).pipe(decodedRows(toRow))
   }
