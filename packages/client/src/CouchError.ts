@@ -103,8 +103,9 @@ export class UnauthorizedError
 }
 
 /**
- * 403: the user is known but not allowed, or a `validate_doc_update` function refused the document (its message
- * is the `reason`).
+ * 403: the user is known but not allowed, a `validate_doc_update` function refused the document (its message
+ * is the `reason`), or (CouchDB 3.4+) the user is locked out for a while after repeated failed logins ("Account is
+ * temporarily locked due to multiple authentication failures"), which any request can meet.
  *
  * @since 0.1.0
  * @category errors
@@ -412,7 +413,8 @@ export type StatusErrorClass =
 
 /**
  * What any request can fail with, whatever the endpoint: no answer, an answer that is not CouchDB's, missing or
- * wrong credentials, a rate limit, a server failure.
+ * wrong credentials (401), a user locked out (403: since CouchDB 3.4, after repeated failed logins every route
+ * answers 403 for a while, even with the right password), a rate limit, a server failure.
  *
  * @since 0.1.0
  * @category models
@@ -421,6 +423,7 @@ export type RequestError =
   | TransportError
   | ResponseDecodeError
   | UnauthorizedError
+  | ForbiddenError
   | TooManyRequestsError
   | ServerError
 

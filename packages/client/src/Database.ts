@@ -413,7 +413,11 @@ export interface Documents<A, D> extends Queries<A, D> {
     revs: "all" | ReadonlyArray<string>,
     options?: Pick<Document.GetOptions, "revs" | "latest" | "attachments">
   ) => Effect.Effect<ReadonlyArray<Document.OpenRevision<A>>, ReadError | D>
-  /** `HEAD /{db}/{docid}`: the current revision, from the ETag. */
+  /**
+   * The current revision of a document: `HEAD /{db}/{docid}`, read from the ETag. A local document's ETag is an
+   * opaque hash on CouchDB, not its revision, so for a `_local/` id the document is read (`GET`) and its `_rev`
+   * given.
+   */
   readonly head: (id: string) => Effect.Effect<string, ReadError>
   /** `PUT /{db}/{docid}`: writes a document (with its `_rev` to update it). */
   readonly put: (doc: A, options?: Document.PutOptions) => Effect.Effect<Document.WriteResult, WriteError>
@@ -450,6 +454,10 @@ export interface Documents<A, D> extends Queries<A, D> {
   /**
    * Writes a stream of documents in `_bulk_docs` batches, several in flight, with bounded memory: the fast path
    * for imports. Emits one result per document, in order.
+   *
+   * A batch is sent only once the source has given all of it. When the source fails, the documents of the batch
+   * it was filling are not sent; the results of the batches sent before are emitted, then the stream fails with
+   * the source's error (what was written stays written).
    */
   readonly bulkWrite: <E, R>(
     docs: Stream.Stream<A, E, R>,

@@ -59,6 +59,40 @@ describe("status mapping", () => {
       assert.instanceOf(error, CouchError.NotFoundError)
     }))
 
+  it.effect("a user locked out after failed logins (403 on every route, CouchDB 3.4+) is ForbiddenError everywhere", () =>
+    Effect.gen(function*() {
+      const lockedOut = {
+        error: "forbidden",
+        reason: "Account is temporarily locked due to multiple authentication failures"
+      }
+      const fake = fakeClient(() => json(403, lockedOut))
+      const errors = yield* Effect.scoped(Effect.gen(function*() {
+        const couch = yield* CouchSession.make({
+          url: "http://couch.test:5984",
+          auth: CouchAuth.basic("locked", "Right-Password-9"),
+          retry: false
+        })
+        const db = yield* couch.use("orders")
+        return yield* Effect.all([
+          couch.info,
+          couch.session,
+          couch.checkCredentials,
+          couch.up,
+          couch.uuids(2),
+          couch.keys(),
+          couch.activeTasks,
+          db.info,
+          db.get("x"),
+          db.head("x")
+        ].map((operation) => Effect.flip(operation)))
+      })).pipe(Effect.provide(fake.layer))
+      for (const [i, error] of errors.entries()) {
+        assert.instanceOf(error, CouchError.ForbiddenError)
+        // a HEAD answer has no body to give the reason
+        if (i < errors.length - 1) assert.strictEqual(error._tag === "ForbiddenError" ? error.reason : "", lockedOut.reason)
+      }
+    }))
+
   it.effect("a status the endpoint cannot produce is a ResponseDecodeError", () =>
     Effect.gen(function*() {
       const { run } = withServer(() => json(409, { error: "conflict", reason: "?" }))

@@ -15,6 +15,17 @@ import { TestLive, testDatabase } from "./support.js"
 const sessionAs = (auth: CouchAuth.CouchAuth) =>
   Effect.flatMap(CouchTestServer.CouchTestServer, (server) => CouchSession.make({ url: server.url, auth }))
 
+/** A user of its own for one test (removed after it), with a password that cannot occur by chance. */
+const throwawayUser = (prefix: string) =>
+  Effect.gen(function*() {
+    const couch = yield* CouchSession.CouchSession
+    const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+    const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`
+    yield* couch.createUser({ name, password })
+    yield* Effect.addFinalizer(() => Effect.ignore(couch.deleteUser(name)))
+    return { name, password }
+  })
+
 const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined
 
 layer(TestLive, { excludeTestServices: true })("CouchSession against the test server", (it) => {
@@ -38,10 +49,11 @@ layer(TestLive, { excludeTestServices: true })("CouchSession against the test se
       assert.include(session.userCtx.roles, "_admin")
     }))
 
+  // Failed logins count towards CouchDB 3.4's lockout of the user: they go to a user of their own, never the admin.
   it.scoped("a wrong password fails checkCredentials and an admin-only call with UnauthorizedError", () =>
     Effect.gen(function*() {
-      const server = yield* CouchTestServer.CouchTestServer
-      const wrong = yield* sessionAs(CouchAuth.basic(server.admin.username, "not-the-password"))
+      const user = yield* throwawayUser("wrongbasic")
+      const wrong = yield* sessionAs(CouchAuth.basic(user.name, "not-the-password"))
       const checked = yield* Effect.either(wrong.checkCredentials)
       assert.instanceOf(leftOf(checked), CouchError.UnauthorizedError)
       const created = yield* Effect.either(wrong.create(`never-${Date.now()}`))
@@ -50,9 +62,24 @@ layer(TestLive, { excludeTestServices: true })("CouchSession against the test se
 
   it.scoped("a cookie login with a wrong password fails with UnauthorizedError", () =>
     Effect.gen(function*() {
-      const server = yield* CouchTestServer.CouchTestServer
-      const result = yield* Effect.either(sessionAs(CouchAuth.cookie(server.admin.username, "not-the-password")))
+      const user = yield* throwawayUser("wrongcookie")
+      const result = yield* Effect.either(sessionAs(CouchAuth.cookie(user.name, "not-the-password")))
       assert.instanceOf(leftOf(result), CouchError.UnauthorizedError)
+    }))
+
+  it.scoped("a user locked out after failed logins gets ForbiddenError from info, session and checkCredentials", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.loginLockout) return
+      const user = yield* throwawayUser("locked")
+      const wrong = yield* sessionAs(CouchAuth.basic(user.name, "not-the-password"))
+      for (let i = 0; i < 6; i++) yield* Effect.ignore(wrong.checkCredentials)
+      const right = yield* sessionAs(CouchAuth.basic(user.name, user.password))
+      for (const operation of [right.info, right.session, right.checkCredentials]) {
+        const error = leftOf(yield* Effect.either(operation))
+        assert.instanceOf(error, CouchError.ForbiddenError)
+        assert.match(error?._tag === "ForbiddenError" ? error.reason ?? "" : "", /locked/)
+      }
     }))
 
   it.effect("a cookie session logs in, and once closed stops sending the cookie and has logged out", () =>
@@ -184,7 +211,13 @@ layer(TestLive, { excludeTestServices: true })("CouchSession against the test se
           yield* couch.client.del(`/${encodeURIComponent(name)}`)
         }
         const serverAccepts = response.status !== 400
-        assert.strictEqual(databaseNameProblem(name) === undefined, serverAccepts, `name ${JSON.stringify(name)}`)
+        const problem = databaseNameProblem(name)
+        assert.strictEqual(problem === undefined, serverAccepts, `name ${JSON.stringify(name)}`)
+        if (!serverAccepts) {
+          // a name that is too long is refused for that, with the server's word for it
+          const answer = (yield* response.json) as { readonly error?: unknown }
+          assert.strictEqual(problem?.includes("database_name_too_long") === true, answer.error === "database_name_too_long")
+        }
       }).pipe(Effect.orDie),
     { fastCheck: { numRuns: 40 } }
   )

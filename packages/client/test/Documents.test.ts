@@ -71,11 +71,24 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
       yield* db.copy("source", "target", { destinationRev: target._rev })
       const clash = yield* Effect.either(db.copy("source", "target"))
       assert.instanceOf(leftOf(clash), CouchError.ConflictError)
-      // the Destination header is read raw: a % stays a %
-      yield* db.copy("source", "pct%41")
-      assert.strictEqual((yield* db.get("pct%41")).value, 1)
+      // CouchDB percent-decodes the Destination header and reads + as a space: each id must land exactly
+      const destinations = ["pct%41", "copy/", "copy+plus", "copy plus", "100%", "q?a=1#f", "café", "a?rev=1-x", "𝄞"]
+      for (const destination of destinations) {
+        const written = yield* db.copy("source", destination)
+        if (server.capabilities.copyReturnsIdRev) assert.strictEqual(written.id, destination)
+        const copy = yield* db.get(destination)
+        assert.deepStrictEqual([copy._id, copy.value], [destination, 1])
+      }
       assert.instanceOf(leftOf(yield* Effect.either(db.get("pctA"))), CouchError.NotFoundError)
-      const refused = yield* Effect.either(db.copy("source", "with?question"))
+      assert.instanceOf(leftOf(yield* Effect.either(db.get("copy"))), CouchError.NotFoundError)
+      const overwrite = yield* db.get("copy+plus")
+      yield* db.copy("source", "copy+plus", { destinationRev: overwrite._rev })
+      assert.match((yield* db.get("copy+plus"))._rev as string, /^2-/)
+      // design documents keep their prefix, as source and as destination
+      yield* db.put({ _id: "_design/from", language: "javascript" })
+      yield* db.copy("_design/from", "_design/to x")
+      assert.strictEqual((yield* db.get("_design/to x"))._id, "_design/to x")
+      const refused = yield* Effect.either(db.copy("source", "_all_docs"))
       assert.instanceOf(leftOf(refused), CouchError.InvalidArgumentError)
     }))
 
@@ -243,6 +256,25 @@ layer(TestLive, { excludeTestServices: true })("bulk", (it) => {
         if (Either.isRight(result)) assert.strictEqual(result.right.id, `doc-${String(i).padStart(6, "0")}`)
       })
       assert.strictEqual((yield* db.info).docCount, count)
+    }))
+
+  it.scoped("bulkWrite whose source fails sends no partial batch: the batches before it land, then the failure", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const docs = Stream.range(0, 249).pipe(
+        Stream.map((i) => ({ _id: `doc-${String(i).padStart(4, "0")}`, i })),
+        Stream.concat(Stream.fail("the source broke" as const))
+      )
+      const emitted: Array<string> = []
+      const result = yield* db.bulkWrite(docs, { batchSize: 100, concurrency: 3 }).pipe(
+        Stream.runForEach((written) => Effect.sync(() => emitted.push(Either.isRight(written) ? written.right.id : "!"))),
+        Effect.either
+      )
+      assert.deepStrictEqual(leftOf(result), "the source broke")
+      // the two whole batches were written and reported; the 50 documents of the third were never sent
+      assert.strictEqual(emitted.length, 200)
+      assert.strictEqual(emitted[199], "doc-0199")
+      assert.strictEqual((yield* db.info).docCount, 200)
     }))
 })
 

@@ -124,6 +124,11 @@ layer(TestLive, { excludeTestServices: true })("Mango", (it) => {
     }))
 })
 
+const numbersDesign = {
+  _id: "_design/numbers",
+  views: { by_n: { map: "function (doc) { if (typeof doc.n === 'number') emit(doc.n, null) }" } }
+}
+
 const designDoc = {
   _id: "_design/stats",
   views: {
@@ -135,8 +140,7 @@ const designDoc = {
       reduce: "function (keys, values, rereduce) { return Math.max.apply(null, values) }"
     },
     by_city_species: { map: "function (doc) { emit([doc.owner.city, doc.species], 1) }", reduce: "_count" },
-    same_key: { map: "function (doc) { emit('k', doc.age) }" },
-    by_n: { map: "function (doc) { if (typeof doc.n === 'number') emit(doc.n, null) }" }
+    same_key: { map: "function (doc) { emit('k', doc.age) }" }
   }
 }
 
@@ -178,7 +182,11 @@ layer(TestLive, { excludeTestServices: true })("views", (it) => {
       )
       assert.deepStrictEqual(oneDocs, withDocs)
       const oneKeys = yield* collect(db.view("stats", "by_species", { keys: ["cat", "nope", "cat"], oneRequest: true }))
-      assert.deepStrictEqual(oneKeys, byKeys)
+      // under `keys`, the rows of one key come in shard order on a sharded database, not by document id
+      const byKeyThenId = (rows: ReadonlyArray<{ readonly key: unknown; readonly id?: string | undefined }>) =>
+        rows.map((row) => JSON.stringify([row.key, row.id])).sort()
+      assert.deepStrictEqual(byKeyThenId(oneKeys), byKeyThenId(byKeys))
+      assert.deepStrictEqual(oneKeys.map((row) => row.key), byKeys.map((row) => row.key))
       const oneBadKey = leftOf(
         yield* Effect.either(collect(db.view("stats", "by_species", { oneRequest: true }, { key: Schema.Number })))
       )
@@ -234,14 +242,16 @@ layer(TestLive, { excludeTestServices: true })("views", (it) => {
     ([values, pageSize, descending]) =>
       Effect.gen(function*() {
         const db = yield* testDatabase("vprop")
-        yield* db.put(designDoc)
+        // a design document of its own: CouchDB builds every view of a design document at once, and the `_sum`
+        // and `_stats` reduces of `stats` fail (500) on these documents, which have no age
+        yield* db.put(numbersDesign)
         yield* db.bulkDocs(values.map((n, i) => ({ _id: `d${i}`, n })))
-        const unpaged = (yield* db.viewPage("stats", "by_n", { descending })).rows
-        const paged = yield* collect(db.view("stats", "by_n", { pageSize, descending }))
+        const unpaged = (yield* db.viewPage("numbers", "by_n", { descending })).rows
+        const paged = yield* collect(db.view("numbers", "by_n", { pageSize, descending }))
         assert.deepStrictEqual(paged, unpaged)
         assert.strictEqual(paged.length, values.length)
         // in one request, read row by row as the answer arrives: the same rows
-        assert.deepStrictEqual(yield* collect(db.view("stats", "by_n", { descending, oneRequest: true })), unpaged)
+        assert.deepStrictEqual(yield* collect(db.view("numbers", "by_n", { descending, oneRequest: true })), unpaged)
       }),
     { fastCheck: { numRuns: 12 } }
   )

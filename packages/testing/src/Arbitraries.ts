@@ -41,7 +41,17 @@ const databaseNameWith = (fc: FC, alphabet: string): Arb<string> => {
  * A valid CouchDB database name (`^[a-z][a-z0-9_$()+/-]*$`, 1 to 238 characters, mostly short),
  * including names with `/`. The system databases (`_users`, ...) are not generated.
  */
-const databaseNameGen = (fc: FC): Arb<string> => databaseNameWith(fc, nameChars + "/")
+const databaseNameGen = (fc: FC): Arb<string> =>
+  fc.oneof(
+    { weight: 12, arbitrary: databaseNameWith(fc, nameChars + "/") },
+    // longer than 238 in all, but no segment is: CouchDB limits each segment (a path segment of its shard files)
+    {
+      weight: 1,
+      arbitrary: fc.tuple(databaseNameWith(fc, nameChars), databaseNameWith(fc, nameChars)).map(([a, b]) =>
+        `${a.padEnd(200, "d")}/${b.padEnd(200, "f")}`
+      )
+    }
+  )
 
 /**
  * A valid database name without `/` (for servers whose `capabilities.slashInDatabaseNames` is
@@ -56,7 +66,7 @@ const databaseNameWithoutSlashGen = (fc: FC): Arb<string> => databaseNameWith(fc
  * @category schemas
  */
 export const DatabaseName: Schema.Schema<string> = Schema.String.pipe(
-  Schema.filter((s) => Embedded.databaseNamePattern.test(s) && s.length <= Embedded.maxDatabaseNameLength),
+  Schema.filter((s) => Embedded.databaseNamePattern.test(s) && !Embedded.isDatabaseNameTooLong(s)),
   Schema.annotations({
     identifier: "DatabaseName",
     description: "a valid CouchDB database name",
@@ -139,6 +149,12 @@ const invalidDatabaseNameGen = (fc: FC): Arb<string> => {
             maxLength: Embedded.maxDatabaseNameLength + 40
           })
           .map((rest) => "a" + rest)
+      },
+      // a last segment (after a /) over 238 characters
+      {
+        weight: 1,
+        arbitrary: fc.integer({ min: Embedded.maxDatabaseNameLength + 1, max: Embedded.maxDatabaseNameLength + 20 })
+          .map((length) => `a/${"b".repeat(length)}`)
       },
       { weight: 4, arbitrary: insert(fc.constantFrom(...forbiddenNameChars)) },
       { weight: 1, arbitrary: insert(fc.string({ unit: "grapheme", minLength: 1, maxLength: 3 })) }

@@ -137,11 +137,6 @@ export interface Capabilities {
   readonly designInfo: boolean
   /** `_find` answers `execution_stats` when asked. Embedded: `false`. */
   readonly executionStats: boolean
-  /**
-   * Deleting an attachment with a stale revision is 409 `conflict`. Embedded: `false` (a 500 "Cannot convert
-   * undefined or null to object").
-   */
-  readonly attachmentStaleRevConflict: boolean
 }
 
 /**
@@ -187,8 +182,7 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     requestIdHeader: true,
     startkeyDocid: true,
     designInfo: true,
-    executionStats: true,
-    attachmentStaleRevConflict: true
+    executionStats: true
   }
 }
 
@@ -217,8 +211,7 @@ export const embeddedCapabilities: Capabilities = {
   loginLockout: false,
   startkeyDocid: false,
   designInfo: false,
-  executionStats: false,
-  attachmentStaleRevConflict: false
+  executionStats: false
 }
 
 /**

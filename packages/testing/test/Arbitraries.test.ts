@@ -11,7 +11,7 @@ describe("Arbitraries", () => {
   it.prop("DatabaseName matches CouchDB's rule", { name: Arbitraries.DatabaseName }, ({ name }) => {
     expect(name).toMatch(dbNamePattern)
     expect(name.length).toBeGreaterThanOrEqual(1)
-    expect(name.length).toBeLessThanOrEqual(238)
+    expect(name.split("/").at(-1)?.length).toBeLessThanOrEqual(238)
     expect(CouchTestServer.isValidDatabaseName(name)).toBe(true)
   })
 

@@ -1,5 +1,6 @@
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
@@ -78,6 +79,7 @@ const AllDocsAnswer = Schema.Struct({
   update_seq: Schema.optional(Database.Sequence)
 })
 const RevsLimit = Schema.Number
+const LocalRevision = Schema.Struct({ _rev: Schema.String })
 const IndexesAnswer = Schema.Struct({ indexes: Schema.Array(Mango.IndexInfo) })
 const RevsDiffAnswer = Schema.Record({ key: Schema.String, value: Database.RevsDiffEntry })
 
@@ -118,15 +120,16 @@ const encodedId = (encoded: unknown): Effect.Effect<string, CouchError.InvalidAr
     Effect.fail(new CouchError.InvalidArgumentError({ argument: "document", description: "it has no string _id" }))
 }
 
-/** A `Destination` header value: CouchDB reads it raw, up to a `?`. */
+/**
+ * A `Destination` header value. CouchDB splits the header at its first `?` (the destination revision follows as
+ * `rev=`) and then percent-decodes the id, reading `+` as a space: the id is encoded like a path (`+` as `%2B`, `?`
+ * as `%3F`, `%` as `%25`), so that every id reaches exactly the document it names.
+ */
 const copyDestination = (id: string, rev: string | undefined) => {
-  const problem = Names.documentIdProblem(id) ??
-    (!/^[\x20-\x3e\x40-\x7e]*$/.test(id) ?
-      `${JSON.stringify(id)} cannot be a COPY destination: the Destination header carries it unencoded` :
-      undefined)
-  return problem === undefined ?
-    Effect.succeed(rev === undefined ? id : `${id}?rev=${rev}`) :
-    Effect.fail(new CouchError.InvalidArgumentError({ argument: "destination id", description: problem }))
+  const path = Names.documentPath(id)
+  return Either.isLeft(path) ?
+    Effect.fail(new CouchError.InvalidArgumentError({ argument: "destination id", description: path.left.description })) :
+    Effect.succeed(rev === undefined ? path.right : `${path.right}?rev=${Names.encodeSegment(rev)}`)
 }
 
 const etagRevision = (response: HttpClientResponse.HttpClientResponse, request: Request.Request, transport: Request.Transport) => {
@@ -169,6 +172,14 @@ const toRows = <A, D>(
     plainRow<A>,
     rowWith<A>
   )
+
+/** The results of a `_bulk_docs` request, one per document. */
+type WriteResults = ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>
+
+/** The failure of the source of `bulkWrite`, carried in the stream after its last document. */
+class SourceFailed<E> {
+  constructor(readonly error: E) {}
+}
 
 /** The document operations of a database, for documents read and written through `codec`. */
 const documents = <A, D>(
@@ -242,6 +253,26 @@ const documents = <A, D>(
       const answer = yield* bulkDocsRequest(encoded, options.newEdits)
       return toWriteResults(answer, encoded)
     }).pipe(span("bulkDocs"))
+
+  const bulkWrite = <E, R>(
+    docs: Stream.Stream<A, E, R>,
+    options: Database.BulkWriteOptions = {}
+  ): Stream.Stream<Either.Either<Document.WriteResult, Document.WriteFailure>, E | Database.BulkWriteError, R> =>
+    docs.pipe(
+      // the source's failure travels as the last element: the batch it ends is not sent
+      Stream.catchAll((error) => Stream.succeed(new SourceFailed(error))),
+      Stream.grouped(options.batchSize ?? 1000),
+      Stream.mapEffect((batch): Effect.Effect<WriteResults | SourceFailed<E>, Database.BulkWriteError> => {
+        const last = Chunk.unsafeLast(batch)
+        return last instanceof SourceFailed ?
+          Effect.succeed(last) :
+          bulkDocs(batch as Chunk.Chunk<A>, options)
+      }, { concurrency: options.concurrency ?? 4 }),
+      // in order: the results of every batch sent before the failure come first
+      Stream.mapConcatEffect((results) =>
+        results instanceof SourceFailed ? Effect.fail(results.error) : Effect.succeed(results)
+      )
+    )
 
   const allDocsFrom = (endpointPath: string) => {
     const pageRequest = (
@@ -378,6 +409,12 @@ const documents = <A, D>(
         ),
     head: (id) =>
       Effect.flatMap(docPath(id), (path) => {
+        if (id.startsWith("_local/")) {
+          // a local document's ETag is not its revision: read the revision from the document
+          return Request.json(transport, { method: "GET", path }, LocalRevision, readErrors).pipe(
+            Effect.map((doc) => doc._rev)
+          )
+        }
         const request: Request.Request = { method: "HEAD", path }
         return Request.execute(transport, request, readErrors, (response) => etagRevision(response, request, transport))
       }).pipe(span("head", id)),
@@ -412,12 +449,7 @@ const documents = <A, D>(
         span("modify", id)
       ),
     bulkDocs,
-    bulkWrite: (docs, options = {}) =>
-      docs.pipe(
-        Stream.grouped(options.batchSize ?? 1000),
-        Stream.mapEffect((batch) => bulkDocs(batch, options), { concurrency: options.concurrency ?? 4 }),
-        Stream.flattenIterables
-      ),
+    bulkWrite,
     bulkGet: (requests, options = {}) =>
       Effect.gen(function*() {
         for (const request of requests) {

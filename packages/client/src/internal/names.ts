@@ -8,20 +8,36 @@ const databaseNamePattern = /^[a-z][a-z0-9_$()+/-]*$/
 /** The system databases whose names break the rule. */
 const systemDatabases: ReadonlySet<string> = new Set(["_users", "_replicator", "_global_changes"])
 
-/** The longest database name CouchDB accepts. */
+/**
+ * The longest last segment (after the last `/`) of a database name CouchDB accepts. Each `/`-separated segment of
+ * a name is a path segment of its shard files on the server (`shards/<range>/a/b.<10-digit timestamp>.couch`), and
+ * a file system name holds at most 255 bytes: 238 characters for the last segment, 255 for the others. A longer one
+ * is answered 400 `database_name_too_long`.
+ */
 export const maxDatabaseNameLength = 238
+
+/** The longest segment before a `/` of a database name (a directory of the server's shard files). */
+export const maxDatabaseDirectoryLength = 255
 
 /** Why a database name is invalid, or `undefined` when it is valid. */
 export const databaseNameProblem = (name: string): string | undefined => {
   if (systemDatabases.has(name)) return undefined
   if (name.length === 0) return "a database name cannot be empty"
-  if (name.length > maxDatabaseNameLength) {
-    return `a database name has at most ${maxDatabaseNameLength} characters, this one has ${name.length}`
-  }
   if (!databaseNamePattern.test(name)) {
     return `${
       JSON.stringify(name)
     } must begin with a lowercase letter (a-z) and hold only lowercase letters, digits and _ $ ( ) + - /`
+  }
+  const segments = name.split("/")
+  const last = segments[segments.length - 1] ?? ""
+  if (last.length > maxDatabaseNameLength) {
+    return `the last segment of a database name (after its last /) has at most ${maxDatabaseNameLength} characters, ` +
+      `this one has ${last.length} (CouchDB: database_name_too_long)`
+  }
+  const directory = segments.slice(0, -1).find((segment) => segment.length > maxDatabaseDirectoryLength)
+  if (directory !== undefined) {
+    return `a segment of a database name before a / has at most ${maxDatabaseDirectoryLength} characters, ` +
+      `this one has ${directory.length} (CouchDB: database_name_too_long)`
   }
   return undefined
 }

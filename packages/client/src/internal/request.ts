@@ -197,6 +197,8 @@ const statusError = <Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
         return Effect.fail(new (declared as typeof CouchError.NotFoundError)(context) as ErrorsOf<Errors>)
       }
       if (status === 401) return Effect.fail(new CouchError.UnauthorizedError(context))
+      // since CouchDB 3.4, a user locked out after failed logins gets 403 on every route
+      if (status === 403) return Effect.fail(new CouchError.ForbiddenError(context))
       if (status === 429) return Effect.fail(new CouchError.TooManyRequestsError(context))
       return Effect.fail(
         new CouchError.ResponseDecodeError({

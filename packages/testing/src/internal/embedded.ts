@@ -34,13 +34,28 @@ export const databaseNamePattern = /^[a-z][a-z0-9_$()+/-]*$/
 /** @internal */
 export const systemDatabaseNames: ReadonlyArray<string> = ["_users", "_replicator", "_global_changes"]
 
-/** @internal */
+/**
+ * The longest last segment (after the last `/`) of a database name: CouchDB names a shard file
+ * `<segment>.<10-digit timestamp>.couch`, and a file name has at most 255 bytes.
+ *
+ * @internal
+ */
 export const maxDatabaseNameLength = 238
+
+/** The longest segment before a `/` (a directory of the shard files). @internal */
+export const maxDatabaseDirectoryLength = 255
+
+/** Whether a name that matches the pattern is too long for CouchDB (400 `database_name_too_long`). @internal */
+export const isDatabaseNameTooLong = (name: string): boolean => {
+  const segments = name.split("/")
+  return (segments[segments.length - 1] ?? "").length > maxDatabaseNameLength ||
+    segments.slice(0, -1).some((segment) => segment.length > maxDatabaseDirectoryLength)
+}
 
 /** @internal */
 export const isValidDatabaseName = (name: string): boolean =>
   systemDatabaseNames.includes(name) ||
-  (name.length <= maxDatabaseNameLength && databaseNamePattern.test(name))
+  (databaseNamePattern.test(name) && !isDatabaseNameTooLong(name))
 
 const illegalDatabaseName = (name: string, extra = "") => ({
   error: "illegal_database_name",
@@ -152,6 +167,30 @@ const safeDecode = (segment: string): string | undefined => {
 const rawSegments = (req: Request): ReadonlyArray<string> => {
   const path = req.path
   return path.split("/").slice(1).filter((s, i, all) => s !== "" || i < all.length - 1)
+}
+
+/**
+ * A COPY `Destination` header read as CouchDB 3.5 reads it: split at the first `?` (`rev=` follows), the id
+ * percent-decoded with `+` as a space. `undefined` when it cannot be decoded.
+ */
+const copyDestination = (header: string): { readonly id: string; readonly rev: string | undefined } | undefined => {
+  const question = header.indexOf("?")
+  const id = safeDecode((question === -1 ? header : header.slice(0, question)).replace(/\+/g, " "))
+  const query = question === -1 ? undefined : new URLSearchParams(header.slice(question + 1))
+  if (id === undefined) return undefined
+  return { id, rev: query?.get("rev") ?? undefined }
+}
+
+/** The document and attachment addressed by an attachment path (`/db/doc/att`, `/db/_design/x/att`), if any. */
+const attachmentOf = (
+  segments: ReadonlyArray<string>
+): { readonly docId: string; readonly name: string } | undefined => {
+  const prefixed = segments[1] === "_design" || segments[1] === "_local"
+  const docSegments = prefixed ? 2 : 1
+  if (segments.length < 2 + docSegments) return undefined
+  const docId = documentId(segments.slice(0, 1 + docSegments))
+  const name = safeDecode(segments.slice(1 + docSegments).join("/"))
+  return docId === undefined || name === undefined ? undefined : { docId, name }
 }
 
 /** The document id addressed by a document path (`/db/id`, `/db/_design/x`, `/db/_local/x`), if any. */
@@ -310,6 +349,11 @@ const allDbsRange = (names: ReadonlyArray<string>, req: Request): ReadonlyArray<
   return inRange.slice(skip, skip + limit)
 }
 
+/** An ETag in the style CouchDB gives a local document: 24 characters of base 36, not the revision. */
+const opaqueEtag = (id: string, rev: string): string =>
+  BigInt("0x" + Crypto.createHash("md5").update(`${id}\u0000${rev}`).digest("hex")).toString(36).toUpperCase()
+    .padStart(25, "0").slice(0, 24)
+
 const installResponseRewriter = (req: Request, res: Response): void => {
   const send = res.send.bind(res)
   const segments = rawSegments(req)
@@ -343,30 +387,17 @@ const installResponseRewriter = (req: Request, res: Response): void => {
       }
       return send(body)
     }
-    if (status === 200 && (req.method === "GET" || req.method === "HEAD") && documentId(segments) !== undefined) {
+    const docId = documentId(segments)
+    if (status === 200 && (req.method === "GET" || req.method === "HEAD") && docId !== undefined) {
       const rev = prop(parsed, "_rev")
       if (typeof rev === "string") {
-        const etag = `"${rev}"`
+        // CouchDB 3.5: a document's ETag is its revision; a local document's is an opaque hash of it
+        const etag = docId.startsWith("_local/") ? `"${opaqueEtag(docId, rev)}"` : `"${rev}"`
         res.setHeader("ETag", etag)
         if (req.headers["if-none-match"] === etag) {
           res.status(304)
           return send()
         }
-      }
-    }
-    if (status === 201 && req.method === "COPY" && isRecord(parsed) && parsed["ok"] === true) {
-      const db = dbOf(req)
-      const destination = prop(req, "effectCouchCopyDestination")
-      if (db !== undefined && typeof destination === "string") {
-        db.get(destination).then(
-          (doc) => {
-            const rev = doc["_rev"]
-            if (typeof rev === "string") res.setHeader("ETag", `"${rev}"`)
-            send(jsonBuffer({ ok: true, id: destination, rev }))
-          },
-          () => send(body)
-        )
-        return res
       }
     }
     return send(body)
@@ -498,14 +529,6 @@ const front = (ctx: ServerContext): RequestHandler => (req, res, next) => {
     }
   }
 
-  // COPY: remember the destination id (read raw, as CouchDB does) to answer with its id and rev.
-  if (req.method === "COPY") {
-    const destination = req.headers["destination"]
-    if (typeof destination === "string" && !/^https?:\/\//.test(destination)) {
-      Object.assign(req, { effectCouchCopyDestination: destination.split("?")[0] ?? "" })
-    }
-  }
-
   // _revs_limit: the body is a bare JSON number, which express-pouchdb's strict JSON parser refuses.
   if (req.method === "PUT" && segments.length === 2 && segments[1] === "_revs_limit") {
     return parseDocumentBody(req, res, (error?: unknown) =>
@@ -560,6 +583,12 @@ const afterAuth = (ctx: ServerContext): RequestHandler =>
       if (!isServerAdmin(user)) return sendJson(res, 401, notAServerAdmin)
       const name = safeDecode(first) ?? first
       if (req.method === "PUT") {
+        if (databaseNamePattern.test(name) && isDatabaseNameTooLong(name)) {
+          return sendJson(res, 400, {
+            error: "database_name_too_long",
+            reason: `At least one path segment of \`${name}\` is too long.`
+          })
+        }
         if (!isValidDatabaseName(name)) return sendJson(res, 400, illegalDatabaseName(name))
         if (name.includes("/")) {
           return sendJson(
@@ -675,6 +704,51 @@ const afterDb: RequestHandler = handle(async (req, res, next) => {
       )
     }))
     return sendJson(res, 200, { results })
+  }
+
+  // COPY: served here. express-pouchdb reads `Destination` raw, answers without id and rev, and does not route a
+  // COPY of an id holding a `/` (`_design/x`). CouchDB 3.5 splits the header at its first `?` (`rev=` follows) and
+  // percent-decodes the id, reading `+` as a space.
+  const copySource = documentId(segments)
+  if (req.method === "COPY" && copySource !== undefined) {
+    const header = req.headers["destination"]
+    if (typeof header !== "string" || header === "") {
+      return sendJson(res, 400, { error: "bad_request", reason: "Destination header is mandatory for COPY." })
+    }
+    if (/^https?:\/\//.test(header)) {
+      return sendJson(res, 400, { error: "bad_request", reason: "Destination URL must be relative." })
+    }
+    const destination = copyDestination(header)
+    if (destination === undefined) return sendJson(res, 400, { error: "bad_request", reason: "Invalid Destination header." })
+    const sourceRev = req.query["rev"]
+    const opts = pouchUtils.makeOpts(req, {})
+    try {
+      const source = await db.get(copySource, typeof sourceRev === "string" ? { rev: sourceRev } : {})
+      const copy: Record<string, unknown> = { ...source, _id: destination.id }
+      if (destination.rev === undefined) delete copy["_rev"]
+      else copy["_rev"] = destination.rev
+      const written = await db.put(copy, opts)
+      res.setHeader("ETag", `"${written.rev}"`)
+      return sendJson(res, 201, { ok: true, id: written.id, rev: written.rev })
+    } catch (error) {
+      return pouchUtils.sendError(res, error, 409)
+    }
+  }
+
+  // DELETE of an attachment at a revision that is not the current one: express-pouchdb answers 500. CouchDB 3.5
+  // answers 404 "Document is missing attachment" when that revision has no such attachment, else 409.
+  const attachment = attachmentOf(segments)
+  const attachmentRev = req.query["rev"]
+  if (req.method === "DELETE" && attachment !== undefined && typeof attachmentRev === "string") {
+    const current = await db.get(attachment.docId).then((doc) => doc, () => undefined)
+    if (current !== undefined && current["_rev"] !== attachmentRev) {
+      const atRev = await db.get(attachment.docId, { rev: attachmentRev }).then((doc) => doc, () => undefined)
+      const attachments = prop(atRev, "_attachments")
+      const has = isRecord(attachments) && attachment.name in attachments
+      return has ?
+        sendJson(res, 409, { error: "conflict", reason: "Document update conflict." }) :
+        sendJson(res, 404, { error: "not_found", reason: "Document is missing attachment" })
+    }
   }
 
   // DELETE without a revision: 404 if the document is missing, else 409 (express-pouchdb deletes it).

@@ -31,6 +31,7 @@ declare module "pouchdb-core" {
   export interface PouchDatabase {
     readonly name: string
     get(id: string, options?: Record<string, unknown>): Promise<Record<string, unknown>>
+    put(doc: Record<string, unknown>, options?: Record<string, unknown>): Promise<{ readonly id: string; readonly rev: string }>
     info(): Promise<{ readonly update_seq: number | string; readonly db_name: string }>
     changes(options: Record<string, unknown>): PouchChangesFeed
     getSecurity(): Promise<unknown>
@@ -124,6 +125,8 @@ declare module "express-pouchdb/lib/utils.js" {
   export interface ExpressPouchDBUtils {
     sendError: (res: Response, error: unknown, baseStatus?: number) => void
     parseRawBody: (req: Request, res: Response, next: (error?: unknown) => void) => void
+    /** The options PouchDB's validation needs (user context, security object) for a request. */
+    makeOpts: (req: Request, startOpts?: Record<string, unknown>) => Record<string, unknown>
   }
 
   const utils: ExpressPouchDBUtils
