@@ -125,8 +125,8 @@ export interface Capabilities {
   /** `GET /db/doc?attachments=true` answers `multipart/related` when asked. Embedded: `false` (JSON only). */
   readonly multipartGet: boolean
   /**
-   * Repeated failed logins lock a user out with 403 (CouchDB 3.4+). Embedded: `false`; on
-   * CouchDB: `true` from version 3.4.
+   * Repeated failed logins lock a user out with 403 on every route (CouchDB 3.4+). Embedded: `true` for basic
+   * credentials (5 failures lock the user out for 5 minutes, as CouchDB's defaults); on CouchDB: `true` from 3.4.
    */
   readonly loginLockout: boolean
   /** `X-Couch-Request-ID` is sent on every response. Embedded: `true` (added by the test server). */
@@ -208,7 +208,7 @@ export const embeddedCapabilities: Capabilities = {
   slashInDatabaseNames: false,
   multipartPut: false,
   multipartGet: false,
-  loginLockout: false,
+  loginLockout: true,
   startkeyDocid: false,
   designInfo: false,
   executionStats: false

@@ -307,6 +307,50 @@ interface ServerContext {
   url: string
   /** The lifetime of a session cookie, in seconds (`[chttpd_auth] timeout`). */
   cookieLifetime: () => number
+  /** Failed logins per peer and user name, for CouchDB 3.4's lockout. */
+  readonly failedLogins: Map<string, { count: number; readonly since: number }>
+}
+
+/** CouchDB 3.4's `[chttpd_auth_lockout]` defaults: 5 failures lock a user out, for 5 minutes. */
+const lockoutThreshold = 5
+const lockoutLifetimeMs = 300_000
+const lockedOut = {
+  error: "forbidden",
+  reason: "Account is temporarily locked due to multiple authentication failures"
+}
+
+/** The user name of a request's basic credentials, if any. */
+const basicUserName = (authorization: string | undefined): string | undefined => {
+  const match = authorization === undefined ? null : /^Basic\s+(\S+)$/i.exec(authorization)
+  if (match === null) return undefined
+  const decoded = Buffer.from(match[1] ?? "", "base64").toString("utf8")
+  const colon = decoded.indexOf(":")
+  return colon === -1 ? undefined : decoded.slice(0, colon)
+}
+
+/**
+ * CouchDB 3.4's lockout, for basic credentials: after 5 failed logins of a user from one peer, every request with
+ * that user's credentials is answered 403 for 5 minutes, even with the right password. Answers the request and
+ * gives `true` when it is locked out.
+ */
+const lockout = (ctx: ServerContext, req: Request, res: Response): boolean => {
+  const name = basicUserName(req.headers.authorization)
+  if (name === undefined) return false
+  const key = `${req.socket.remoteAddress ?? ""}\u0000${name}`
+  const entry = ctx.failedLogins.get(key)
+  if (entry !== undefined && Date.now() - entry.since > lockoutLifetimeMs) ctx.failedLogins.delete(key)
+  const failures = ctx.failedLogins.get(key)
+  if (failures !== undefined && failures.count >= lockoutThreshold) {
+    sendJson(res, 403, lockedOut)
+    return true
+  }
+  res.on("finish", () => {
+    if (res.statusCode !== 401) return
+    const current = ctx.failedLogins.get(key)
+    if (current === undefined) ctx.failedLogins.set(key, { count: 1, since: Date.now() })
+    else current.count += 1
+  })
+  return false
 }
 
 // -----------------------------------------------------------------------------
@@ -430,6 +474,7 @@ const front = (ctx: ServerContext): RequestHandler => (req, res, next) => {
   installResponseRewriter(req, res)
   res.setHeader("X-Couch-Request-ID", Crypto.randomBytes(5).toString("hex"))
   res.setHeader("Server", `CouchDB/${embeddedVersion} (effect-couch embedded test server)`)
+  if (lockout(ctx, req, res)) return
 
   // JSON responses are application/json, as on CouchDB (express-pouchdb only does that when asked).
   const accept = req.headers.accept ?? ""
@@ -991,7 +1036,8 @@ export const start = async (options: EmbeddedServerOptions): Promise<EmbeddedSer
     liveFeeds: new Set(),
     uuid: Crypto.randomBytes(16).toString("hex"),
     url: "",
-    cookieLifetime: () => 600
+    cookieLifetime: () => 600,
+    failedLogins: new Map()
   }
 
   const pouchApp = expressPouchDB({
