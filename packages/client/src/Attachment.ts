@@ -301,7 +301,10 @@ export interface Stub extends Schema.Schema.Type<typeof Stub> {}
  *
  * @example
  * ```ts
- * yield* db.put({ _id: "note", _attachments: { "a.txt": Attachment.inline("text/plain", "hello") } })
+ * import { Attachment, type Database } from "@effect-couch/client"
+ *
+ * const writeNote = (db: Database.Database) =>
+ *   db.put({ _id: "note", _attachments: { "a.txt": Attachment.inline("text/plain", "hello") } })
  * ```
  *
  * @since 0.1.0

@@ -392,7 +392,10 @@ export const layerConfig = (
  *
  * @example
  * ```ts
- * const doc = db.get("big").pipe(CouchSession.withTimeout("30 seconds"))
+ * import { CouchSession, type Database } from "@effect-couch/client"
+ *
+ * // this read may take 30 seconds, whatever the session's timeout
+ * const readBig = (db: Database.Database) => db.get("big").pipe(CouchSession.withTimeout("30 seconds"))
  * ```
  *
  * @since 0.1.0
