@@ -156,8 +156,12 @@ export interface FollowOptions
   extends Omit<ChangesOptions, "feed" | "limit" | "descending" | "pageSize" | "oneRequest">
 {
   /**
-   * How to wait between reconnections after a transport failure, a server error or a timeout (default:
-   * exponential from 100 ms, capped at 10 s, jittered, forever).
+   * How to wait between reconnections after a transient failure: no answer, a timeout, 429, a 5xx, a feed that
+   * broke off or that the server ended without a new change (default: exponential from 100 ms, capped at 10 s,
+   * jittered, at most 20 attempts in a row, about 2.5 minutes of the server failing). It starts over each time a
+   * change past the checkpoint is handed on; when it ends, the stream fails with the last error. A feed that is
+   * not what CouchDB sends (a malformed line, an HTML page: `ResponseDecodeError` with reason `malformed`) is not
+   * retried. Give `Schedule.spaced("10 seconds")` to keep trying forever.
    */
   readonly schedule?: Schedule.Schedule<unknown> | undefined
   /**

@@ -328,8 +328,22 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
 }
 
 /**
- * The server answered, but not with what CouchDB sends for this request: a body that is not JSON, that does not
- * match its schema, or a status the endpoint does not produce.
+ * Why an answer is not what CouchDB sends for the request:
+ * - `"truncated"`: the body broke off, or ended before the answer did (a dropped connection, a proxy that cut it):
+ *   transient, worth a retry;
+ * - `"malformed"`: the body is complete but is not what CouchDB sends (not JSON, an HTML page, a row or a line
+ *   that does not match its shape): permanent, a retry gets the same;
+ * - `"unexpectedStatus"`: a status this request cannot have (`serverError` and `serverReason` hold the body's
+ *   `error` and `reason`, when it had them).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ResponseDecodeReason = "truncated" | "malformed" | "unexpectedStatus"
+
+/**
+ * The server answered, but not with what CouchDB sends for this request: a body that broke off, a body that is not
+ * JSON or does not match its schema, or a status the endpoint does not produce. `reason` tells which.
  *
  * @since 0.1.0
  * @category errors
@@ -338,9 +352,10 @@ export class ResponseDecodeError extends Schema.TaggedError<ResponseDecodeError>
   method: Schema.String,
   url: Schema.String,
   status: Schema.Number,
+  reason: Schema.Literal("truncated", "malformed", "unexpectedStatus"),
   description: Schema.String,
-  error: Schema.optional(Schema.String),
-  reason: Schema.optional(Schema.String),
+  serverError: Schema.optional(Schema.String),
+  serverReason: Schema.optional(Schema.String),
   requestId: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect)
 }) {
@@ -348,7 +363,7 @@ export class ResponseDecodeError extends Schema.TaggedError<ResponseDecodeError>
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   override get message(): string {
-    return `${this.method} ${this.url} answered ${this.status} with an unexpected response: ${this.description}`
+    return `${this.method} ${this.url} answered ${this.status} with an unexpected response (${this.reason}): ${this.description}`
   }
 }
 

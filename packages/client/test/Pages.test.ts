@@ -10,10 +10,12 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import { type Changes, CouchError, CouchSession, type Database } from "../src/index.js"
 import { fakeClient, json } from "./fake.js"
 
@@ -433,5 +435,92 @@ describe("follower connections", () => {
       // at least once: the changes queued when a connection is replaced are not read again, the rest are
       assert.deepStrictEqual(Chunk.toReadonlyArray(ids), Array.from({ length: 30 }, (_, i) => `doc${i + 1}`))
       assert.isAtLeast(fake.seen.length, 3)
+    }))
+})
+
+describe("a follower that cannot loop forever", () => {
+  /** A feed of these lines, ended (a connection the server closes), or broken off after them. */
+  const feedOf = (lines: ReadonlyArray<string>, end: "close" | "break" = "close") =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const line of lines) controller.enqueue(new TextEncoder().encode(`${line}\n`))
+          if (end === "close") controller.close()
+        },
+        pull(controller) {
+          // once the lines are read (an error in start would drop them)
+          if (end === "break") controller.error(new Error("socket hang up"))
+        }
+      }),
+      { status: 200, headers: { "content-type": "application/json" } }
+    )
+
+  /** Runs a follower to its end on the TestClock, moving time on a second at a time, for at most ten minutes. */
+  const followToTheEnd = (fake: ReturnType<typeof fakeClient>, options: Changes.FollowOptions = {}) =>
+    Effect.gen(function*() {
+      const delivered: Array<string> = []
+      const fiber = yield* withDatabase(fake, (db) =>
+        Effect.flatMap(db.follow({ heartbeat: "1 second", ...options }), (follower) =>
+          Stream.runForEach(follower.changes, (change) => Effect.sync(() => delivered.push(change.id))))).pipe(
+        Effect.either,
+        Effect.fork
+      )
+      // ten minutes of TestClock time, a second at a time: far more than the default schedule's 2.5 minutes
+      for (let i = 0; i < 600 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust("1 second")
+      const result = fiber.unsafePoll()
+      assert.isNotNull(result, "the follower is still running after ten minutes of TestClock time")
+      return { result: yield* Fiber.join(fiber), delivered }
+    })
+
+  it.effect("a malformed line ends the stream with ResponseDecodeError (malformed), after one request", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(() => feedOf([JSON.stringify(change(1)), JSON.stringify({ ...change(2), seq: { bad: true } })]))
+      const { result, delivered } = yield* followToTheEnd(fake)
+      const error = leftOf(result)
+      assert.instanceOf(error, CouchError.ResponseDecodeError)
+      assert.strictEqual(error?._tag === "ResponseDecodeError" ? error.reason : undefined, "malformed")
+      assert.deepStrictEqual(delivered, ["doc1"])
+      assert.strictEqual(fake.seen.length, 1)
+    }))
+
+  it.effect("a server answering 200 with an HTML page ends the stream, after one request", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(() =>
+        new Response("<html><body>Welcome to the proxy</body></html>\n", { status: 200, headers: { "content-type": "text/html" } })
+      )
+      const { result, delivered } = yield* followToTheEnd(fake)
+      const error = leftOf(result)
+      assert.instanceOf(error, CouchError.ResponseDecodeError)
+      assert.strictEqual(error?._tag === "ResponseDecodeError" ? error.reason : undefined, "malformed")
+      assert.deepStrictEqual(delivered, [])
+      assert.strictEqual(fake.seen.length, 1)
+    }))
+
+  for (const end of ["close", "break"] as const) {
+    it.effect(`a server that ${end === "close" ? "closes" : "cuts"} every connection after the same change gives up: no progress, no reset`, () =>
+      Effect.gen(function*() {
+        // whatever the since, the same first change: nothing past the checkpoint after the first connection
+        const fake = fakeClient(() => feedOf([JSON.stringify(change(1))], end))
+        const { result, delivered } = yield* followToTheEnd(fake)
+        assert.isTrue(Either.isLeft(result))
+        assert.deepStrictEqual(delivered, ["doc1"])
+        // the connection that handed on doc1, then the default schedule's 20 retries; a connection the server
+        // closes after handing on a change is no failure, so closing takes one connection more before the retries
+        assert.strictEqual(fake.seen.length, end === "close" ? 22 : 21)
+        assert.deepStrictEqual([...new Set(fake.seen.slice(1).map((seen) => seen.url.searchParams.get("since")))], ["1-g1"])
+      }))
+  }
+
+  it.effect("a server that cuts every connection after a new change keeps the follower going: progress resets the schedule", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient((seen) => {
+        const since = Number.parseInt(seen.url.searchParams.get("since") ?? "0", 10)
+        return since >= 30 ? feedOf([], "break") : feedOf([JSON.stringify(change(since + 1))], "break")
+      })
+      const { result, delivered } = yield* followToTheEnd(fake)
+      assert.isTrue(Either.isLeft(result))
+      // 30 changes, one per connection, each resetting the schedule; then 20 retries without progress
+      assert.deepStrictEqual(delivered, Array.from({ length: 30 }, (_, i) => `doc${i + 1}`))
+      assert.strictEqual(fake.seen.length, 30 + 20)
     }))
 })

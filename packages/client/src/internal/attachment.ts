@@ -150,6 +150,7 @@ export const make = (
             method: "GET",
             url: url(rev),
             status: 206,
+            reason: "malformed",
             description: `a 206 answer without a single-range Content-Range (${
               response.headers["content-range"] ?? "none"
             }, ${response.headers["content-type"] ?? "no content type"})`

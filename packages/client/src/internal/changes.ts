@@ -237,10 +237,10 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
       try {
         json = JSON.parse(text)
       } catch {
-        return Effect.fail(Request.decodeFailure(transport, request, `a feed line is not JSON: ${text.slice(0, 200)}`))
+        return Effect.fail(Request.decodeFailure(transport, request, "malformed", `a feed line is not JSON: ${text.slice(0, 200)}`))
       }
       const line = feedLine(json)
-      if (typeof line === "string") return Effect.fail(Request.decodeFailure(transport, request, `a feed line: ${line}`))
+      if (typeof line === "string") return Effect.fail(Request.decodeFailure(transport, request, "malformed", `a feed line: ${line}`))
       rows.push(line)
     }
     return Effect.map(
@@ -268,7 +268,7 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
     ).pipe(
       Stream.mapError((error) =>
         error._tag === "ResponseError" ?
-          Request.decodeFailure(transport, request, `the feed broke off: ${error.description ?? error.reason}`) :
+          Request.decodeFailure(transport, request, "truncated", `the feed broke off: ${error.description ?? error.reason}`) :
           error
       ),
       (bytes) =>
@@ -353,17 +353,30 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
     }
   }
 
+  /** Exponential from 100 ms, capped at 10 s, jittered, at most 20 attempts without progress (about 2.5 min). */
   const defaultFollowSchedule = Schedule.exponential("100 millis").pipe(
     Schedule.either(Schedule.spaced("10 seconds")),
-    Schedule.jittered
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(20))
   )
 
-  /** Errors after which reconnecting can help: no answer, a server failure, a rate limit, a broken feed. */
+  /**
+   * Errors after which reconnecting can help: no answer, a server failure, a rate limit, a feed that broke off.
+   * A feed that is not what CouchDB sends (a malformed line, an HTML page) is permanent: reconnecting from the
+   * checkpoint would read it again.
+   */
   const retryable = (error: unknown) =>
-    error instanceof CouchError.TransportError || error instanceof CouchError.ServerError ||
-    error instanceof CouchError.TooManyRequestsError || error instanceof CouchError.ResponseDecodeError
+    Request.isTransient(error) ||
+    (error instanceof CouchError.ResponseDecodeError && error.reason === "truncated")
 
   type FeedError = Database.ReadError | D
+
+  /** Where a follower's feed is: the sequence to go on from, the body pieces read, the changes handed on. */
+  interface FeedPosition {
+    since: Database.Sequence | "now" | undefined
+    pieces: number
+    changes: number
+  }
 
   /**
    * Reads one connection of a follower's continuous feed into the queue, from `position.since`, moving it to what
@@ -374,21 +387,27 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
    */
   const readConnection = (
     options: Changes.FollowOptions & { readonly heartbeat: Duration.DurationInput },
-    position: { since: Database.Sequence | "now" | undefined; pieces: number },
+    position: FeedPosition,
     queue: Queue.Enqueue<Take.Take<Changes.ChangeEvent<A>, FeedError>>,
     idleTimeout: number,
     reconnectAfter: number
   ): Effect.Effect<void, FeedError> => {
-    const request = feedRequest(root, options, "continuous", position.since, undefined)
+    const from = position.since
+    const request = feedRequest(root, options, "continuous", from, undefined)
     let handingOn = false
     const reader = streamed(request, "continuous", () => void position.pieces++).pipe(
-      Stream.runForEachChunk((events) => {
+      Stream.runForEachChunk((read) => {
+        // a change at the sequence the connection started from is one already handed on (`since` is exclusive):
+        // a server that sends it again makes no progress
+        const events = from === undefined ? read : Chunk.filter(read, (event) => event._tag !== "Change" || event.seq !== from)
+        if (Chunk.isEmpty(events)) return Effect.void
         handingOn = true
         // the position moves once the events are queued: a connection ended while it waits re-reads them
         return Effect.map(Queue.offer(queue, Take.chunk(events)), () => {
           handingOn = false
-          const last = Chunk.last(events)
-          if (Option.isSome(last)) position.since = sequenceAfter(last.value)
+          const last = Chunk.unsafeLast(events)
+          position.since = sequenceAfter(last)
+          position.changes += Chunk.reduce(events, 0, (n, event) => event._tag === "Change" ? n + 1 : n)
         })
       })
     )
@@ -406,8 +425,16 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
         if (quiet && now - silentSince >= idleTimeout) return Effect.fail(idle)
         return watch(openedAt, position.pieces, quiet ? silentSince : now)
       })
+    // a feed the server ends without a new change is a connection failure: following it again at once would spin
+    const ended = new CouchError.TransportError({
+      method: request.method,
+      url: transport.baseUrl + request.path,
+      reason: "connection",
+      description: "the server ended the feed without a new change"
+    })
+    const changesBefore = position.changes
     return Effect.raceFirst(
-      reader,
+      Effect.zipRight(reader, Effect.suspend(() => position.changes === changesBefore ? Effect.fail(ended) : Effect.void)),
       Effect.flatMap(Clock.currentTimeMillis, (now) => watch(now, position.pieces, now))
     )
   }
@@ -422,20 +449,22 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
       const reconnectAfter = Duration.toMillis(options.reconnectAfter ?? "60 seconds")
       const policy = Schedule.whileInput(options.schedule ?? defaultFollowSchedule, retryable)
       /**
-       * Connection after connection into the queue: one that ends is followed at once, one that fails after the
-       * schedule's delay (which starts over once a connection has read something); an error retrying cannot
-       * cure, or the schedule's end, is handed to the consumer.
+       * Connection after connection into the queue. One kept `reconnectAfter` is followed at once; one that fails
+       * with an error reconnecting can cure, or that the server ended without handing on a new change, after the
+       * schedule's delay. The schedule starts over only when changes past the checkpoint were handed on since the
+       * last failure. An error retrying cannot cure, or the schedule's end, is handed to the consumer.
        */
       const feed = (queue: Queue.Enqueue<Take.Take<Changes.ChangeEvent<A>, FeedError>>, since: Database.Sequence | "now" | undefined) =>
         Effect.gen(function*() {
-          const position = { since, pieces: 0 }
+          const position: FeedPosition = { since, pieces: 0, changes: 0 }
           const driver = yield* Schedule.driver(policy)
-          let piecesAtFailure = 0
+          let changesAtFailure = 0
           while (true) {
             const exit = yield* Effect.exit(readConnection(feedOptions, position, queue, idleTimeout, reconnectAfter))
             if (Exit.isSuccess(exit)) continue
-            if (position.pieces !== piecesAtFailure) yield* driver.reset
-            piecesAtFailure = position.pieces
+            // heartbeats, or a server repeating the change at the checkpoint, are no progress
+            if (position.changes !== changesAtFailure) yield* driver.reset
+            changesAtFailure = position.changes
             const failure = Cause.failureOption(exit.cause)
             const retry = Option.isSome(failure) ? yield* Effect.either(driver.next(failure.value)) : undefined
             if (retry === undefined || Either.isLeft(retry)) return yield* Queue.offer(queue, Take.failCause(exit.cause))

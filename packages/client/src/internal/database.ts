@@ -140,6 +140,7 @@ const etagRevision = (response: HttpClientResponse.HttpClientResponse, request: 
         method: request.method,
         url: transport.baseUrl + request.path,
         status: response.status,
+        reason: "malformed",
         description: "the answer has no ETag"
       })
     ) :

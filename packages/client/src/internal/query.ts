@@ -127,6 +127,7 @@ const decoderOf = <S extends Schema.Schema.AnyNoContext>(
       new CouchError.ResponseDecodeError({
         ...describe(),
         status: 200,
+        reason: "malformed",
         description: ParseResult.TreeFormatter.formatErrorSync(error),
         cause: error
       }))

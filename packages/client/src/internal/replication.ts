@@ -332,6 +332,7 @@ const sanitizedJson = <A, I, const Errors extends ReadonlyArray<CouchError.Statu
       method: request.method,
       url: requestUrl(transport, request),
       status,
+      reason: "malformed",
       description,
       ...(cause === undefined ? {} : { cause })
     })

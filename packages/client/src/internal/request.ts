@@ -116,6 +116,8 @@ const transportError = (
     method,
     url,
     status: error.response.status,
+    // a body that is not JSON fails to parse; any other failure to read it is the body breaking off
+    reason: error.cause instanceof SyntaxError || error.reason === "EmptyBody" ? "malformed" : "truncated",
     description: error.description ?? `the body could not be read (${error.reason})`,
     cause: error.cause
   })
@@ -183,11 +185,12 @@ const statusError = <Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
       const status = response.status
       const requestId = response.headers["x-couch-request-id"]
       const retryAfter = retryAfterMillis(response.headers["retry-after"])
+      const body = parseErrorBody(text)
       const context = {
         method: request.method,
         url: fullUrl(transport, request),
         status,
-        ...parseErrorBody(text),
+        ...body,
         ...(requestId === undefined ? {} : { requestId }),
         ...(retryAfter === undefined ? {} : { retryAfter })
       }
@@ -202,8 +205,14 @@ const statusError = <Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
       if (status === 429) return Effect.fail(new CouchError.TooManyRequestsError(context))
       return Effect.fail(
         new CouchError.ResponseDecodeError({
-          ...context,
-          description: `status ${status} is not an answer this request can have`
+          method: context.method,
+          url: context.url,
+          status,
+          reason: "unexpectedStatus",
+          description: `status ${status} is not an answer this request can have`,
+          ...(body.error === undefined ? {} : { serverError: body.error }),
+          ...(body.reason === undefined ? {} : { serverReason: body.reason }),
+          ...(requestId === undefined ? {} : { requestId })
         })
       )
     }
@@ -344,17 +353,24 @@ export const decodeJson = <A, I, R>(
           method: request.method,
           url: fullUrl(transport, request),
           status: response.status,
+          reason: "malformed",
           description: ParseResult.TreeFormatter.formatErrorSync(error),
           cause: error
         })))
 }
 
-/** A 200 answer whose body, read as a stream, is not what the request answers. */
-export const decodeFailure = (transport: Transport, request: Request, description: string) =>
+/** A 200 answer whose body, read as a stream, broke off (`truncated`) or is not what the request answers. */
+export const decodeFailure = (
+  transport: Transport,
+  request: Request,
+  reason: "truncated" | "malformed",
+  description: string
+) =>
   new CouchError.ResponseDecodeError({
     method: request.method,
-    url: transport.baseUrl + request.path,
+    url: fullUrl(transport, request),
     status: 200,
+    reason,
     description
   })
 

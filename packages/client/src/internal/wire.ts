@@ -8,7 +8,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 import * as Stream from "effect/Stream"
-import type * as CouchError from "../CouchError.js"
+import * as CouchError from "../CouchError.js"
 import * as Request from "./request.js"
 
 /**
@@ -212,11 +212,9 @@ interface Position<W> {
   toDrop: number
 }
 
-/** The failures of {@link streamedRows} that are a broken answer, which resuming can cure. */
-const brokenOff = new WeakSet<object>()
-
-/** Whether a failure is a broken answer. */
-const isBrokenOff = (error: unknown): boolean => typeof error === "object" && error !== null && brokenOff.has(error)
+/** Whether a failure is an answer that broke off, which resuming can cure. */
+const isBrokenOff = (error: unknown): boolean =>
+  error instanceof CouchError.ResponseDecodeError && error.reason === "truncated"
 
 /**
  * Sends a request whose answer has a long array of rows and streams the rows as the body arrives: each piece of the
@@ -263,12 +261,11 @@ const rowsOfAnswer = <W, B, E, const Errors extends ReadonlyArray<CouchError.Sta
   position: Position<W> | undefined
 ): Stream.Stream<B, E | Request.ErrorsOf<Errors> | CouchError.RequestError> =>
   Stream.unwrap(Request.execute(transport, request, errors, (response) => Effect.succeed(response.stream))).pipe(
-    Stream.mapError((error) => {
-      if (error._tag !== "ResponseError") return error
-      const broken = Request.decodeFailure(transport, request, `the answer broke off: ${error.description ?? error.reason}`)
-      brokenOff.add(broken)
-      return broken
-    }),
+    Stream.mapError((error) =>
+      error._tag === "ResponseError" ?
+        Request.decodeFailure(transport, request, "truncated", `the answer broke off: ${error.description ?? error.reason}`) :
+        error
+    ),
     (body) =>
       Stream.suspend(() => {
         const field = reader.field ?? "rows"
@@ -276,7 +273,8 @@ const rowsOfAnswer = <W, B, E, const Errors extends ReadonlyArray<CouchError.Sta
         const decoder = new TextDecoder()
         const scanner = rowsScanner(field)
         let index = 0
-        const failure = (problem: string) => Effect.fail(Request.decodeFailure(transport, request, problem))
+        const failure = (problem: string, reason: "truncated" | "malformed" = "malformed") =>
+          Effect.fail(Request.decodeFailure(transport, request, reason, problem))
         /** Hands rows on: the position moves to the last of them. */
         const delivered = (rows: ReadonlyArray<W>) => {
           if (position === undefined) return
@@ -318,7 +316,7 @@ const rowsOfAnswer = <W, B, E, const Errors extends ReadonlyArray<CouchError.Sta
           })
         }
         const restOf = (text: string | undefined): Effect.Effect<ReadonlyArray<B>, CouchError.ResponseDecodeError> => {
-          if (text === undefined) return failure(`the answer ended before its ${field} did`)
+          if (text === undefined) return failure(`the answer ended before its ${field} did`, "truncated")
           if (reader.rest === undefined) return Effect.succeed([])
           let answer: unknown
           try {
