@@ -112,10 +112,8 @@ export const make = (
     const path = `${root}/${docPath}/${encodeName(name)}`
     const url = (rev: string | undefined) =>
       rev === undefined ? transport.baseUrl + path : `${transport.baseUrl}${path}?${new URLSearchParams({ rev })}`
-    const span = (operation: string) =>
-      Effect.withSpan(`Attachment.${operation}`, {
-        attributes: { "couchdb.database": database, "couchdb.document": docId, "couchdb.attachment": name }
-      })
+    const attributes = { "couchdb.database": database, "couchdb.document": docId, "couchdb.attachment": name }
+    const span = (operation: string) => Effect.withSpan(`Attachment.${operation}`, { attributes })
 
     const bodyStream = (
       response: HttpClientResponse.HttpClientResponse,
@@ -232,8 +230,11 @@ export const make = (
       docId,
       name,
       get: get as Attachment.Attachment["get"],
+      // the span covers the stream's life, until the body is read
       stream: ((options?: Attachment.GetOptions) =>
-        Stream.unwrap(Effect.map(get(options), (body) => body.stream))) as Attachment.Attachment["stream"],
+        Stream.unwrap(Effect.map(get(options), (body) => body.stream)).pipe(
+          Stream.withSpan("Attachment.stream", { attributes })
+        )) as Attachment.Attachment["stream"],
       head: (options = {}) =>
         Request.execute(
           transport,

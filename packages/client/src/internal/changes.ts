@@ -21,6 +21,7 @@ import * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
 import { type Codec, decodeRows } from "./codec.js"
 import * as Json from "./json.js"
+import * as Names from "./names.js"
 import * as Paging from "./paging.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
@@ -122,13 +123,13 @@ const feedRequest = (
       return {
         method: "GET",
         path,
-        params: { ...params, filter: "_view", view: `${filter.designDoc.replace(/^_design\//, "")}/${filter.view}` }
+        params: { ...params, filter: "_view", view: `${Names.designName(filter.designDoc)}/${filter.view}` }
       }
     case "Function":
       return {
         method: "GET",
         path,
-        params: { ...filter.params, ...params, filter: `${filter.designDoc.replace(/^_design\//, "")}/${filter.name}` }
+        params: { ...filter.params, ...params, filter: `${Names.designName(filter.designDoc)}/${filter.name}` }
       }
   }
 }
@@ -225,7 +226,12 @@ const eventSourceData = <E>(body: Stream.Stream<Uint8Array, E>) =>
   )
 
 /** The changes operations of a database. */
-export const make = <A, D>(transport: Request.Transport, root: string, codec: Codec<A, D>) => {
+export const make = <A, D>(
+  transport: Request.Transport,
+  root: string,
+  codec: Codec<A, D>,
+  attributes: Readonly<Record<string, string>>
+) => {
   /** Lines of a continuous or eventsource feed as events: parsing is synchronous, and so is decoding where the codec allows. */
   const parseLines = (
     request: Request.Request,
@@ -487,5 +493,16 @@ export const make = <A, D>(transport: Request.Transport, root: string, codec: Co
       return { changes, checkpoint: Ref.get(checkpoint) }
     })
 
-  return { changes, follow }
+  return {
+    // a stream's span covers its whole life; a follower's, the life of its changes stream
+    changes: (options?: Changes.ChangesOptions) =>
+      changes(options).pipe(
+        Stream.withSpan("Database.changes", { attributes: { ...attributes, "couchdb.feed": options?.feed ?? "normal" } })
+      ),
+    follow: (options?: Changes.FollowOptions) =>
+      Effect.map(follow(options), (follower): Changes.Follower<A, FeedError> => ({
+        ...follower,
+        changes: follower.changes.pipe(Stream.withSpan("Database.follow", { attributes }))
+      }))
+  }
 }

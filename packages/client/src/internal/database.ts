@@ -194,6 +194,9 @@ const documents = <A, D>(
     Effect.withSpan(`Database.${operation}`, {
       attributes: id === undefined ? attributes : { ...attributes, "couchdb.document": id }
     })
+  /** A stream's span covers its whole life. */
+  const streamSpan = (operation: string, extra?: Record<string, string>) =>
+    Stream.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })
   const docPath = (id: string) => Either.map(Names.documentPath(id), (path) => `${root}/${path}`)
 
   /** A document write; one that carries its revision can be sent again harmlessly (a repeat is a conflict). */
@@ -365,11 +368,14 @@ const documents = <A, D>(
   const allDocsStream = (
     from: ReturnType<typeof allDocsFrom>,
     options: Database.AllDocsOptions & Partial<Database.EitherMode>
-  ) => options.decode === "either" ? from.stream(options, either(codec)) : from.stream(options, codec)
+  ): Stream.Stream<
+    Database.AllDocsRow<A | Either.Either<A, D>> | Database.AllDocsErrorRow,
+    Database.ReadError | D
+  > => options.decode === "either" ? from.stream(options, either(codec)) : from.stream(options, codec)
 
   const service: Database.Documents<A, D> = {
-    ...Query.make(transport, root, codec),
-    ...ChangesImpl.make(transport, root, codec),
+    ...Query.make(transport, root, codec, attributes),
+    ...ChangesImpl.make(transport, root, codec, attributes),
     attachment: (docId, attachmentName) => AttachmentImpl.make(transport, name, root, docId, attachmentName),
     partition: (partition) => {
       const problem = Query.partitionProblem(partition)
@@ -379,12 +385,13 @@ const documents = <A, D>(
       const partitionRoot = `${root}/_partition/${Names.encodeSegment(partition)}`
       const partitionAllDocs = allDocsFrom(`${partitionRoot}/_all_docs`)
       return Effect.succeed({
-        ...Query.make(transport, partitionRoot, codec),
+        ...Query.make(transport, partitionRoot, codec, { ...attributes, "couchdb.partition": partition }),
         partition,
         info: Request.json(transport, { method: "GET", path: partitionRoot }, Database.PartitionInfo, readErrors).pipe(
           span("partitionInfo")
         ),
-        allDocs: (options = {}) => partitionAllDocs.stream(options, codec)
+        allDocs: (options = {}) =>
+          partitionAllDocs.stream(options, codec).pipe(streamSpan("allDocs", { "couchdb.partition": partition }))
       })
     },
     get,
@@ -450,7 +457,7 @@ const documents = <A, D>(
         span("modify", id)
       ),
     bulkDocs,
-    bulkWrite,
+    bulkWrite: (docs, options) => bulkWrite(docs, options).pipe(streamSpan("bulkWrite")),
     bulkGet: (requests, options = {}) =>
       Effect.gen(function*() {
         for (const request of requests) {
@@ -489,7 +496,7 @@ const documents = <A, D>(
           ))
       }).pipe(span("bulkGet")),
     allDocs: ((options: Database.AllDocsOptions & Partial<Database.EitherMode> = {}) =>
-      allDocsStream(allDocs, options)) as Database.Documents<A, D>["allDocs"],
+      allDocsStream(allDocs, options).pipe(streamSpan("allDocs"))) as Database.Documents<A, D>["allDocs"],
     allDocsPage: (options = {}) =>
       Effect.map(allDocs.page(options, codec, { limit: options.limit, skip: options.skip }), ({ answer, rows }) => ({
         totalRows: answer.total_rows ?? rows.length,
@@ -497,7 +504,7 @@ const documents = <A, D>(
         rows,
         ...(answer.update_seq === undefined ? {} : { updateSeq: answer.update_seq })
       })).pipe(span("allDocsPage")),
-    designDocs: (options = {}) => designDocs.stream(options, codec)
+    designDocs: (options = {}) => designDocs.stream(options, codec).pipe(streamSpan("designDocs"))
   }
   return service
 }
@@ -553,15 +560,14 @@ export const make = (transport: Request.Transport, name: string, path: string): 
     Effect.flatMap(Json.body(revisions, "revisions"), (body) =>
       Request.json(transport, { method: "POST", path: `${root}/${endpoint}`, body, idempotent }, schema, writeErrors))
 
-  const designPath = (ddoc: string) => `${root}/_design/${Names.encodeSegment(ddoc.replace(/^_design\//, ""))}`
-  const designId = (ddoc: string) => ddoc.startsWith("_design/") ? ddoc : `_design/${ddoc}`
+  const designPath = (ddoc: string) => `${root}/_design/${Names.designSegment(ddoc)}`
 
   const ensureOnce = (ddoc: string, view: string, definition: View.ViewDefinition) =>
     Effect.gen(function*() {
       const wanted = definition.reduce === undefined ?
         { map: definition.map } :
         { map: definition.map, reduce: definition.reduce }
-      const current = yield* base.get(designId(ddoc)).pipe(
+      const current = yield* base.get(Names.designId(ddoc)).pipe(
         Effect.map((doc) => doc as View.DesignDocument),
         Effect.catchTag("NotFoundError", () => Effect.succeed(undefined))
       )
@@ -570,7 +576,7 @@ export const make = (transport: Request.Transport, name: string, path: string): 
         return "unchanged" as const
       }
       yield* base.put({
-        ...(current ?? { _id: designId(ddoc), language: "javascript" }),
+        ...(current ?? { _id: Names.designId(ddoc), language: "javascript" }),
         views: { ...current?.views, [view]: wanted }
       })
       return current === undefined ? "created" as const : "updated" as const
@@ -591,7 +597,7 @@ export const make = (transport: Request.Transport, name: string, path: string): 
     deleteIndex: (ddoc, indexName, type = "json") =>
       Request.json(transport, {
         method: "DELETE",
-        path: `${root}/_index/_design/${Names.encodeSegment(ddoc.replace(/^_design\//, ""))}/${type}/${
+        path: `${root}/_index/_design/${Names.designSegment(ddoc)}/${type}/${
           Names.encodeSegment(indexName)
         }`
       }, Acknowledgement, writeErrors).pipe(Effect.asVoid, span("deleteIndex")),
@@ -661,7 +667,7 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       updateSecurity("admins", (current) => removePrincipals(current, principals)).pipe(span("removeAdmins")),
     compact: post("_compact").pipe(span("compact")),
     compactDesign: (designDoc) =>
-      post(`_compact/${Names.encodeSegment(designDoc.replace(/^_design\//, ""))}`).pipe(span("compactDesign")),
+      post(`_compact/${Names.designSegment(designDoc)}`).pipe(span("compactDesign")),
     viewCleanup: post("_view_cleanup").pipe(span("viewCleanup")),
     revsDiff: (revisions) => revisionsRequest("_revs_diff", revisions, RevsDiffAnswer, true).pipe(span("revsDiff")),
     purge: (revisions) => revisionsRequest("_purge", revisions, Database.PurgeResult, false).pipe(span("purge")),

@@ -59,6 +59,16 @@ export const encodeSegment = (segment: string): string => encodeURIComponent(seg
 const designPrefix = "_design/"
 const localPrefix = "_local/"
 
+/** A design document's name: its id without the `_design/` prefix (given with or without it). */
+export const designName = (ddoc: string): string =>
+  ddoc.startsWith(designPrefix) ? ddoc.slice(designPrefix.length) : ddoc
+
+/** A design document's id: its name with the `_design/` prefix (given with or without it). */
+export const designId = (ddoc: string): string => designPrefix + designName(ddoc)
+
+/** A design document's name as one encoded path segment (after `_design/`). */
+export const designSegment = (ddoc: string): string => encodeSegment(designName(ddoc))
+
 /**
  * Why a document id cannot be addressed by a URL path, or `undefined` when it can.
  *

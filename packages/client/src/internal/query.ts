@@ -113,7 +113,6 @@ const viewQueryBody = (query: View.ViewQuery) => ({
   reduce: false
 })
 
-const designPath = (ddoc: string): string => encodeURIComponent(ddoc.replace(/^_design\//, ""))
 
 /** Decodes a value with an optional schema; a mismatch is a `ResponseDecodeError` of the request. */
 const decoderOf = <S extends Schema.Schema.AnyNoContext>(
@@ -142,7 +141,8 @@ const decodedRows = <B, E2>(toRow: (row: WireRow) => Effect.Effect<B, E2>) =>
 export const make = <A, D>(
   transport: Request.Transport,
   queryRoot: string,
-  codec: Codec<A, D>
+  codec: Codec<A, D>,
+  attributes: Readonly<Record<string, string>>
 ): Database.Queries<A, D> => {
   const find = (query: Mango.FindQuery<A>) =>
     Effect.flatMap(Json.body(findBody(query), "query"), (body) =>
@@ -205,7 +205,7 @@ export const make = <A, D>(
       ))
 
   const viewPath = (ddoc: string, view: string) =>
-    `${queryRoot}/_design/${designPath(ddoc)}/_view/${encodeURIComponent(view)}`
+    `${queryRoot}/_design/${Names.designSegment(ddoc)}/_view/${Names.encodeSegment(view)}`
 
   const viewRequest = (
     ddoc: string,
@@ -403,7 +403,26 @@ export const make = <A, D>(
         ))
     })
 
-  return { find, findStream, explain, view, viewPage, reduce, viewQueries }
+  // every public operation is a span with the database (and partition, design document and view): a stream's
+  // span covers its whole life, its requests' spans are its children
+  const effectSpan = (operation: string, extra?: Record<string, string>) =>
+    Effect.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })
+  const streamSpan = (operation: string, extra?: Record<string, string>) =>
+    Stream.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })
+  const ofView = (ddoc: string, view: string) => ({ "couchdb.design": Names.designName(ddoc), "couchdb.view": view })
+
+  return {
+    find: (query) => find(query).pipe(effectSpan("find")),
+    findStream: (query) => findStream(query).pipe(streamSpan("findStream")),
+    explain: (query) => explain(query).pipe(effectSpan("explain")),
+    view: (ddoc, name, query, schemas) => view(ddoc, name, query, schemas).pipe(streamSpan("view", ofView(ddoc, name))),
+    viewPage: (ddoc, name, query, schemas) =>
+      viewPage(ddoc, name, query, schemas).pipe(effectSpan("viewPage", ofView(ddoc, name))),
+    reduce: (ddoc, name, query, schemas) =>
+      reduce(ddoc, name, query, schemas).pipe(streamSpan("reduce", ofView(ddoc, name))),
+    viewQueries: (ddoc, name, queries, schemas) =>
+      viewQueries(ddoc, name, queries, schemas).pipe(effectSpan("viewQueries", ofView(ddoc, name)))
+  }
 }
 
 /** Why a partition key is invalid, or `undefined` when it is valid. */
