@@ -219,6 +219,20 @@ describe("credentials", () => {
       assert.notInclude(String(error), "s3cr")
     }))
 
+  it.effect("credentials in the URL and an auth option too are refused, whichever the auth, before any request", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(() => json(200, {}))
+      for (const auth of [CouchAuth.none, CouchAuth.basic("other", "pw"), CouchAuth.cookie("other", "pw")]) {
+        const result = yield* Effect.scoped(
+          CouchSession.make({ url: "http://admin:s3cr3t-in-url@couch.test:5984", auth })
+        ).pipe(Effect.provide(fake.layer), Effect.either)
+        const error = Either.isLeft(result) ? result.left : undefined
+        assert.instanceOf(error, CouchError.InvalidArgumentError)
+        assert.notInclude(String(error), "s3cr3t-in-url")
+      }
+      assert.strictEqual(fake.seen.length, 0)
+    }))
+
   it.effect("an invalid URL is refused without echoing it", () =>
     Effect.gen(function*() {
       const fake = fakeClient(() => json(200, {}))

@@ -113,6 +113,21 @@ describe("retries", () => {
       assert.strictEqual(fake.seen.length, 2)
     }))
 
+  it.effect("Retry-After as an HTTP date is read against the Clock (the TestClock here)", () =>
+    Effect.gen(function*() {
+      // the TestClock stands at 1 January 2030, 00:00:00 UTC; the server asks for 00:00:07
+      yield* TestClock.setTime(Date.UTC(2030, 0, 1, 0, 0, 0))
+      const retryAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 7)).toUTCString()
+      const fake = scripted(json(503, { error: "service_unavailable" }, { "retry-after": retryAt }), json(200, ok))
+      const fiber = yield* Effect.fork(withSession(fake, (couch) => couch.info))
+      yield* TestClock.adjust("6 seconds")
+      assert.strictEqual(fake.seen.length, 1)
+      yield* TestClock.adjust("2 seconds")
+      const result = yield* Fiber.join(fiber)
+      assert.isTrue(Either.isRight(result))
+      assert.strictEqual(fake.seen.length, 2)
+    }))
+
   it.effect("retry: false never retries", () =>
     Effect.gen(function*() {
       const fake = scripted(unavailable, json(200, ok))

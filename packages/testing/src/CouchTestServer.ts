@@ -8,12 +8,14 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -493,17 +495,26 @@ export const layerEmbedded: Layer.Layer<CouchTestServer, CouchTestServerError> =
 export const database = (prefix = "test"): Effect.Effect<string, CouchTestServerError, CouchTestServer | Scope.Scope> =>
   Effect.gen(function*() {
     const server = yield* CouchTestServer
-    const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
-    const name = `${prefix}-${suffix}`
-    if (!/^[a-z][a-z0-9_$()+-]*$/.test(prefix) || !Embedded.isValidDatabaseName(name)) {
+    if (!/^[a-z][a-z0-9_$()+-]*$/.test(prefix)) {
       return yield* new CouchTestServerError({ message: `Invalid database name prefix: '${prefix}'` })
     }
-    const path = `/${encodeURIComponent(name)}`
-    yield* Effect.acquireRelease(
-      execute(adminRequest(server, "PUT", path)),
-      () => execute(adminRequest(server, "DELETE", path)).pipe(Effect.timeout("10 seconds"), Effect.ignore)
-    )
-    return name
+    // from the Clock and Random (TestClock and TestRandom make names repeatable); a name another process took
+    // (412 file_exists, as under TestRandom with the same seed) is drawn again
+    for (let attempt = 1; ; attempt++) {
+      const time = yield* Clock.currentTimeMillis
+      const random = yield* Random.nextIntBetween(0, 36 ** 8)
+      const name = `${prefix}-${time.toString(36)}-${random.toString(36).padStart(8, "0")}`
+      if (!Embedded.isValidDatabaseName(name)) {
+        return yield* new CouchTestServerError({ message: `Invalid database name prefix: '${prefix}'` })
+      }
+      const path = `/${encodeURIComponent(name)}`
+      const created = yield* Effect.either(Effect.acquireRelease(
+        execute(adminRequest(server, "PUT", path)),
+        () => execute(adminRequest(server, "DELETE", path)).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+      ))
+      if (created._tag === "Right") return name
+      if (attempt >= 5 || !created.left.message.includes(" answered 412")) return yield* created.left
+    }
   }).pipe(Effect.withSpan("CouchTestServer.database", { attributes: { prefix } }))
 
 /**

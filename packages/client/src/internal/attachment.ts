@@ -110,8 +110,7 @@ export const make = (
     const problem = attachmentNameProblem(name)
     if (problem !== undefined) return yield* invalid("attachment name", problem)
     const path = `${root}/${docPath}/${encodeName(name)}`
-    const url = (rev: string | undefined) =>
-      rev === undefined ? transport.baseUrl + path : `${transport.baseUrl}${path}?${new URLSearchParams({ rev })}`
+    const url = (rev: string | undefined) => Request.fullUrl(transport, { method: "GET", path, params: { rev } })
     const attributes = { "couchdb.database": database, "couchdb.document": docId, "couchdb.attachment": name }
     const span = (operation: string) => Effect.withSpan(`Attachment.${operation}`, { attributes })
 

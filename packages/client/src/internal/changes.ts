@@ -268,9 +268,10 @@ export const make = <A, D>(
     feed: "continuous" | "eventsource",
     onPiece?: () => void
   ): Stream.Stream<Changes.ChangeEvent<A>, Database.ReadError | D> =>
+    // the request's timeout (the session's) bounds the wait for the answer's headers, which a continuous or
+    // eventsource feed sends at once; the body's silence is the heartbeat's and the follower's idleTimeout's business
     Stream.unwrap(
-      Request.execute(transport, { ...request, timeout: undefined }, readErrors, (response) =>
-        Effect.succeed(response.stream))
+      Request.execute(transport, request, readErrors, (response) => Effect.succeed(response.stream))
     ).pipe(
       Stream.mapError((error) =>
         error._tag === "ResponseError" ?
@@ -419,7 +420,7 @@ export const make = <A, D>(
     )
     const idle = new CouchError.TransportError({
       method: request.method,
-      url: transport.baseUrl + request.path,
+      url: Request.fullUrl(transport, request),
       reason: "timeout",
       description: "the feed sent neither a change nor a heartbeat in time"
     })
@@ -434,7 +435,7 @@ export const make = <A, D>(
     // a feed the server ends without a new change is a connection failure: following it again at once would spin
     const ended = new CouchError.TransportError({
       method: request.method,
-      url: transport.baseUrl + request.path,
+      url: Request.fullUrl(transport, request),
       reason: "connection",
       description: "the server ended the feed without a new change"
     })

@@ -138,7 +138,7 @@ const etagRevision = (response: HttpClientResponse.HttpClientResponse, request: 
     Effect.fail(
       new CouchError.ResponseDecodeError({
         method: request.method,
-        url: transport.baseUrl + request.path,
+        url: Request.fullUrl(transport, request),
         status: response.status,
         reason: "malformed",
         description: "the answer has no ETag"

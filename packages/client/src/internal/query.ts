@@ -239,7 +239,7 @@ export const make = <A, D>(
     request: Request.Request,
     schemas: { readonly key?: KS | undefined; readonly value?: VS | undefined }
   ) => {
-    const describe = () => ({ method: request.method, url: transport.baseUrl + request.path })
+    const describe = () => ({ method: request.method, url: Request.fullUrl(transport, request) })
     return { key: decoderOf(schemas.key, describe), value: decoderOf(schemas.value, describe) }
   }
 

@@ -1,7 +1,7 @@
 /**
  * Replication: `/_replicate`, `_replicator` documents and the scheduler. Endpoints are resolved here (names against
- * the session's URL, credentials out of URLs), credentials are written in the form asked for, and every error is
- * scrubbed of them.
+ * the session's URL, credentials out of URLs), credentials are written in the form asked for, and the requests that
+ * carry them name them as their secrets, so that no error of theirs holds one (`Request.redact`).
  */
 import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
@@ -184,55 +184,9 @@ export const resolveEndpoint = (
 // Keeping secrets out of errors
 // -----------------------------------------------------------------------------
 
-const redacted = "<redacted>"
-
-const describe = (u: unknown): string => {
-  if (typeof u === "string") return u
-  let json = ""
-  try {
-    json = JSON.stringify(u) ?? ""
-  } catch {
-    // a cycle: String() below still says something
-  }
-  let text = ""
-  try {
-    text = String(u)
-  } catch {
-    // an object without a usable toString
-  }
-  return `${json}\n${text}`
-}
-
-/**
- * Rewrites an error so that none of `secrets` appears in it: they are replaced in its texts, and a `cause` that
- * mentions one is dropped. Every field is copied, so fields added to the errors later are kept.
- */
-export const scrubError = (secrets: ReadonlyArray<string>) => {
-  const ordered = [...new Set(secrets.filter((secret) => secret.length > 0).flatMap(variants))].sort((a, b) =>
-    b.length - a.length
-  )
-  const text = (s: string): string => ordered.reduce((acc, secret) => acc.split(secret).join(redacted), s)
-  const mentionsSecret = (u: unknown): boolean => {
-    const described = describe(u)
-    return ordered.some((secret) => described.includes(secret))
-  }
-  return <E extends CouchError.CouchError>(error: E): E => {
-    if (ordered.length === 0) return error
-    const props: Record<string, unknown> = {}
-    for (const key of Object.keys(error)) {
-      if (key === "_tag") continue
-      const value: unknown = Reflect.get(error, key)
-      // `method` and a transport error's `reason` are fixed words, not texts from elsewhere
-      const fixed = key === "method" || (key === "reason" && error._tag === "TransportError")
-      props[key] = typeof value === "string" && !fixed ? text(value) : value
-    }
-    const cause: unknown = Reflect.get(error, "cause")
-    if (cause !== undefined && !mentionsSecret(cause)) props["cause"] = cause
-    // every error class takes its own fields as its constructor's argument
-    const ErrorClass = error.constructor as new(props: Record<string, unknown>) => E
-    return new ErrorClass(props)
-  }
-}
+/** Every form of the secrets in which an error could quote them, longest first. */
+const secretTexts = (secrets: ReadonlyArray<string>): ReadonlyArray<string> =>
+  [...new Set(secrets.filter((secret) => secret.length > 0).flatMap(variants))].sort((a, b) => b.length - a.length)
 
 // -----------------------------------------------------------------------------
 // Answers that may hold credentials: sanitised before any schema sees them
@@ -309,14 +263,6 @@ const sanitizeList = (field: string, keys: ReadonlyArray<string>) => (u: unknown
     { ...u, [field]: Array.isArray(u[field]) ? u[field].map(pick(keys)) : u[field] } :
     u
 
-const requestUrl = (transport: Request.Transport, request: Request.Request): string => {
-  const query = new URLSearchParams()
-  for (const [key, value] of Object.entries(request.params ?? {})) {
-    if (value !== undefined) query.append(key, String(value))
-  }
-  const search = query.toString()
-  return `${transport.baseUrl}${request.path}${search === "" ? "" : `?${search}`}`
-}
 
 /** Sends a request and decodes its JSON answer after `sanitize`: the raw body is never quoted in an error. */
 const sanitizedJson = <A, I, const Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
@@ -327,15 +273,17 @@ const sanitizedJson = <A, I, const Errors extends ReadonlyArray<CouchError.Statu
   sanitize: (u: unknown) => unknown
 ): Effect.Effect<A, Request.ErrorsOf<Errors> | CouchError.RequestError> => {
   const decode = Schema.decodeUnknown(schema)
-  const failure = (status: number, description: string, cause?: unknown) =>
-    new CouchError.ResponseDecodeError({
+  const failure = (status: number, description: string, cause?: unknown) => {
+    const safe = Request.safeCause(request, cause)
+    return new CouchError.ResponseDecodeError({
       method: request.method,
-      url: requestUrl(transport, request),
+      url: Request.fullUrl(transport, request),
       status,
       reason: "malformed",
-      description,
-      ...(cause === undefined ? {} : { cause })
+      description: Request.redact(request, description),
+      ...(safe === undefined ? {} : { cause: safe })
     })
+  }
   return Request.execute(transport, request, errors, (response) =>
     response.json.pipe(
       // the parser's message quotes the body
@@ -388,7 +336,7 @@ export const make = (transport: Request.Transport, auth: CouchAuth.CouchAuth): O
         "couchdb.replication.source": from.url,
         "couchdb.replication.target": to.url
       })
-      return { from, to, scrub: scrubError([...from.secrets, ...to.secrets]) }
+      return { from, to, secrets: secretTexts([...from.secrets, ...to.secrets]) }
     })
 
   function replicate(
@@ -410,30 +358,26 @@ export const make = (transport: Request.Transport, auth: CouchAuth.CouchAuth): O
     Replication.ReplicateError
   > {
     return Effect.gen(function*() {
-      const { from, scrub, to } = yield* endpoints(source, target, options.credentials)
+      const { from, secrets, to } = yield* endpoints(source, target, options.credentials)
       const continuous = options.continuous === true
+      // an error names where a value is not JSON, never the value
       const body = yield* Json.body({
         source: from.value,
         target: to.value,
         ...replicationFields(options),
         ...(continuous ? { continuous: true } : {}),
         ...(options.continuous === true && options.cancel === true ? { cancel: true } : {})
-      }, "replication options").pipe(Effect.mapError(scrub))
+      }, "replication options")
       const request: Request.Request = {
         method: "POST",
         path: "/_replicate",
         body,
+        secrets,
         ...(options.continuous !== true && options.timeout !== undefined ? { timeout: options.timeout } : {})
       }
       return yield* continuous ?
-        Effect.mapError(
-          sanitizedJson(transport, request, Replication.ContinuousReplication, replicateErrors, asIs),
-          scrub
-        ) :
-        Effect.mapError(
-          sanitizedJson(transport, request, Replication.ReplicationResult, replicateErrors, asIs),
-          scrub
-        )
+        sanitizedJson(transport, request, Replication.ContinuousReplication, replicateErrors, asIs) :
+        sanitizedJson(transport, request, Replication.ReplicationResult, replicateErrors, asIs)
     }).pipe(
       Effect.withSpan("Replication.replicate", {
         attributes: { "couchdb.replication.continuous": options.continuous === true }
@@ -460,20 +404,20 @@ export const make = (transport: Request.Transport, auth: CouchAuth.CouchAuth): O
     create: (id, source, target, options = {}) =>
       Effect.gen(function*() {
         const path = yield* documentPath(id)
-        const { from, scrub, to } = yield* endpoints(source, target, options.credentials)
+        const { from, secrets, to } = yield* endpoints(source, target, options.credentials)
         const body = yield* Json.body({
           _id: id,
           source: from.value,
           target: to.value,
           ...(options.continuous === undefined ? {} : { continuous: options.continuous }),
           ...replicationFields(options)
-        }, "replication options").pipe(Effect.mapError(scrub))
-        return yield* sanitizedJson(transport, { method: "PUT", path, body }, WriteAnswer, [
+        }, "replication options")
+        return yield* sanitizedJson(transport, { method: "PUT", path, body, secrets }, WriteAnswer, [
           CouchError.BadRequestError,
           CouchError.ForbiddenError,
           CouchError.NotFoundError,
           CouchError.ConflictError
-        ], asIs).pipe(Effect.mapError(scrub))
+        ], asIs)
       }).pipe(documentSpan("createDocument", id)),
     get: (id) =>
       Effect.flatMap(documentPath(id), (path) =>

@@ -9,6 +9,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
 import type * as UrlParams from "@effect/platform/UrlParams"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
@@ -57,6 +58,35 @@ export interface Request {
    * for GET and HEAD, false otherwise (a read-only POST, or a write that carries its revision, says so).
    */
   readonly idempotent?: boolean | undefined
+  /**
+   * Texts that no error of this request may hold (credentials the request carries in its body, in every form they
+   * can be written): they are replaced in every text of its errors (the server's `error` and `reason` included),
+   * and a cause that mentions one is dropped. Longest first.
+   */
+  readonly secrets?: ReadonlyArray<string> | undefined
+}
+
+const redactedText = "<redacted>"
+
+/** A text of an error of `request`, its secrets replaced. */
+export const redact = (request: Request, text: string): string =>
+  request.secrets === undefined ? text : request.secrets.reduce((acc, secret) => acc.split(secret).join(redactedText), text)
+
+/** An optional text of an error of `request`, its secrets replaced. */
+const redactOptional = (request: Request, text: string | undefined): string | undefined =>
+  text === undefined ? undefined : redact(request, text)
+
+/** The cause of an error of `request`, or `undefined` when it mentions one of its secrets. */
+export const safeCause = (request: Request, cause: unknown): unknown => {
+  if (request.secrets === undefined || cause === undefined) return cause
+  let described = ""
+  try {
+    described = `${JSON.stringify(cause) ?? ""}\n${String(cause)}`
+  } catch {
+    // a cycle, or no usable toString: nothing can be said of it, so it is dropped
+    return undefined
+  }
+  return request.secrets.some((secret) => described.includes(secret)) ? undefined : cause
 }
 
 /** The instance type of a list of status error classes. */
@@ -86,7 +116,8 @@ export const toHttpRequest = (transport: Transport, request: Request): HttpClien
     body: request.body
   })
 
-const fullUrl = (transport: Transport, request: Request): string => {
+/** The URL of a request as errors name it: the server's URL (never credentials), the path, the set parameters. */
+export const fullUrl = (transport: Transport, request: Request): string => {
   if (request.params === undefined) return transport.baseUrl + request.path
   const query = new URLSearchParams()
   for (const [key, value] of Object.entries(request.params)) {
@@ -108,8 +139,8 @@ const transportError = (
       method,
       url,
       reason: error.reason === "Transport" ? "connection" : error.reason === "Encode" ? "encode" : "invalidUrl",
-      description: describeCause(error.cause),
-      cause: error.cause
+      description: redactOptional(request, describeCause(error.cause)),
+      cause: safeCause(request, error.cause)
     })
   }
   return new CouchError.ResponseDecodeError({
@@ -118,8 +149,8 @@ const transportError = (
     status: error.response.status,
     // a body that is not JSON fails to parse; any other failure to read it is the body breaking off
     reason: error.cause instanceof SyntaxError || error.reason === "EmptyBody" ? "malformed" : "truncated",
-    description: error.description ?? `the body could not be read (${error.reason})`,
-    cause: error.cause
+    description: redact(request, error.description ?? `the body could not be read (${error.reason})`),
+    cause: safeCause(request, error.cause)
   })
 }
 
@@ -180,12 +211,19 @@ const statusError = <Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
   errors: Errors
 ): Effect.Effect<never, ErrorsOf<Errors> | CouchError.RequestError> =>
   Effect.flatMap(
-    request.method === "HEAD" ? Effect.succeed("") : boundedText(response, maxErrorBody),
-    (text): Effect.Effect<never, ErrorsOf<Errors> | CouchError.RequestError> => {
+    Effect.zip(
+      request.method === "HEAD" ? Effect.succeed("") : boundedText(response, maxErrorBody),
+      Clock.currentTimeMillis
+    ),
+    ([text, now]): Effect.Effect<never, ErrorsOf<Errors> | CouchError.RequestError> => {
       const status = response.status
       const requestId = response.headers["x-couch-request-id"]
-      const retryAfter = retryAfterMillis(response.headers["retry-after"])
-      const body = parseErrorBody(text)
+      const retryAfter = retryAfterMillis(response.headers["retry-after"], now)
+      const parsed = parseErrorBody(text)
+      const body = request.secrets === undefined ? parsed : {
+        ...(parsed.error === undefined ? {} : { error: redact(request, parsed.error) }),
+        ...(parsed.reason === undefined ? {} : { reason: redact(request, parsed.reason) })
+      }
       const context = {
         method: request.method,
         url: fullUrl(transport, request),
@@ -286,13 +324,13 @@ const bounded = <A, E, R>(
   return idempotent && transport.retry !== undefined ? retrying(limited, transport.retry) : limited
 }
 
-/** `Retry-After` in milliseconds: a number of seconds, or an HTTP date. */
-const retryAfterMillis = (header: string | undefined): number | undefined => {
+/** `Retry-After` in milliseconds from `now` (the Clock's): a number of seconds, or an HTTP date. */
+export const retryAfterMillis = (header: string | undefined, now: number): number | undefined => {
   if (header === undefined) return undefined
   const seconds = Number(header)
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
   const date = Date.parse(header)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
 /** The longest `Retry-After` the client honours: past it, the schedule's own delay stands. */
@@ -354,8 +392,8 @@ export const decodeJson = <A, I, R>(
           url: fullUrl(transport, request),
           status: response.status,
           reason: "malformed",
-          description: ParseResult.TreeFormatter.formatErrorSync(error),
-          cause: error
+          description: redact(request, ParseResult.TreeFormatter.formatErrorSync(error)),
+          cause: safeCause(request, error)
         })))
 }
 

@@ -61,6 +61,16 @@ export const make = (
 > =>
   Effect.gen(function*() {
     const { baseUrl, auth: urlAuth } = yield* parseUrl(options.url)
+    if (urlAuth !== undefined && options.auth !== undefined) {
+      // which one was meant cannot be told: `none` would silently drop the URL's credentials, another method
+      // would silently replace them
+      return yield* new CouchError.InvalidArgumentError({
+        argument: "auth",
+        description: `the server URL holds credentials and auth is given too (CouchAuth.${
+          options.auth._tag === "None" ? "none" : options.auth._tag
+        }): give credentials once, in the URL or as auth`
+      })
+    }
     const auth = options.auth ?? urlAuth ?? CouchAuth.none
     const http = yield* HttpClient.HttpClient
     const prepared = http.pipe(
