@@ -22,6 +22,7 @@ export type CouchAuth = None | Basic | Cookie | AuthSession | Bearer
  * @category models
  */
 export interface None {
+  /** Tells the methods apart. */
   readonly _tag: "None"
 }
 
@@ -32,8 +33,11 @@ export interface None {
  * @category models
  */
 export interface Basic {
+  /** Tells the methods apart. */
   readonly _tag: "Basic"
+  /** The user's name, sent with the password as `Authorization: Basic base64(username:password)`. */
   readonly username: string
+  /** The user's password, unwrapped only to build the `Authorization` header. */
   readonly password: Redacted.Redacted<string>
 }
 
@@ -45,8 +49,14 @@ export interface Basic {
  * @category models
  */
 export interface Cookie {
+  /** Tells the methods apart. */
   readonly _tag: "Cookie"
+  /** The user's name, sent as `name` in the login's body (`POST /_session`). */
   readonly username: string
+  /**
+   * The user's password, sent in the login's body: when the session opens, and again whenever the cookie has
+   * expired or the server answers 401 to a request that carried it.
+   */
   readonly password: Redacted.Redacted<string>
 }
 
@@ -58,7 +68,12 @@ export interface Cookie {
  * @category models
  */
 export interface AuthSession {
+  /** Tells the methods apart. */
   readonly _tag: "AuthSession"
+  /**
+   * The value of the `AuthSession` cookie (without `AuthSession=`), sent as `Cookie: AuthSession=...` until the
+   * server issues a fresh one. The session cannot log in again when it expires.
+   */
   readonly cookie: Redacted.Redacted<string>
 }
 
@@ -69,7 +84,9 @@ export interface AuthSession {
  * @category models
  */
 export interface Bearer {
+  /** Tells the methods apart. */
   readonly _tag: "Bearer"
+  /** The token, sent on every request as `Authorization: Bearer <token>`. */
   readonly token: Redacted.Redacted<string>
 }
 
@@ -77,12 +94,16 @@ const redact = (secret: string | Redacted.Redacted<string>): Redacted.Redacted<s
   Redacted.isRedacted(secret) ? secret : Redacted.make(secret)
 
 /**
+ * No credentials: the session's requests are anonymous.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const none: CouchAuth = { _tag: "None" }
 
 /**
+ * Basic auth on every request. A plain string password is wrapped in `Redacted`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -93,6 +114,9 @@ export const basic = (username: string, password: string | Redacted.Redacted<str
 })
 
 /**
+ * A cookie session: logs in with `POST /_session` when the session opens and out when it closes. A plain string
+ * password is wrapped in `Redacted`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -103,6 +127,9 @@ export const cookie = (username: string, password: string | Redacted.Redacted<st
 })
 
 /**
+ * An `AuthSession` cookie obtained elsewhere (its value, without `AuthSession=`), sent as it is and never logged
+ * out.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -112,6 +139,8 @@ export const authSession = (cookie: string | Redacted.Redacted<string>): CouchAu
 })
 
 /**
+ * A bearer token (JWT), sent as `Authorization: Bearer <token>`.
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -13,25 +13,39 @@ import * as Schema from "effect/Schema"
  * @category models
  */
 export interface ViewQuery {
+  /** Only the rows of this key (`key=`, JSON-encoded). */
   readonly key?: unknown
+  /** Only the rows of these keys, in this order (sent in a POST body). */
   readonly keys?: ReadonlyArray<unknown> | undefined
+  /** The first key (inclusive); with `descending`, the highest. */
   readonly startkey?: unknown
+  /** The last key (inclusive unless `inclusiveEnd` is false). */
   readonly endkey?: unknown
+  /** Among the rows of `startkey`, start at this document id (rows of one key are sorted by id). */
   readonly startkeyDocid?: string | undefined
+  /** Among the rows of `endkey`, stop at this document id. */
   readonly endkeyDocid?: string | undefined
+  /** Whether the rows of `endkey` are included (default true). */
   readonly inclusiveEnd?: boolean | undefined
+  /** Highest key first; then `startkey` is the high end. */
   readonly descending?: boolean | undefined
   /** At most this many rows in all. */
   readonly limit?: number | undefined
   /** Rows to skip (the first page only, in the streams). */
   readonly skip?: number | undefined
+  /** Include the document that emitted each row, as `doc` (decoded with a typed database's schema). */
   readonly includeDocs?: boolean | undefined
+  /** With `includeDocs`: include each document's `_conflicts`. */
   readonly conflicts?: boolean | undefined
+  /** With `includeDocs`: include attachment bodies inline (base64). */
   readonly attachments?: boolean | undefined
+  /** `false`: the rows in no particular order, without `totalRows` and `offset` (faster on clusters). */
   readonly sorted?: boolean | undefined
+  /** Answer from one stable set of shard replicas rather than the fastest ones (clusters). */
   readonly stable?: boolean | undefined
   /** Update the index before answering (`true`), not at all (`false`), or after answering (`"lazy"`). */
   readonly update?: boolean | "lazy" | undefined
+  /** Include the database sequence that the index reflects (`updateSeq` of a page). */
   readonly updateSeq?: boolean | undefined
 }
 
@@ -57,6 +71,7 @@ export interface ReduceQuery
  * @category models
  */
 export interface PageOptions {
+  /** Rows per request (default 1000); a page is held in memory while its rows are delivered. */
   readonly pageSize?: number | undefined
   /**
    * Read every row in one request, parsed row by row as the answer arrives, instead of in pages of `pageSize`
@@ -74,9 +89,13 @@ export interface PageOptions {
  * @category models
  */
 export interface ViewRow<K, V, D> {
+  /** The id of the document that emitted the row. */
   readonly id: string
+  /** The emitted key, decoded with the key schema when one is given. */
   readonly key: K
+  /** The emitted value, decoded with the value schema when one is given. */
   readonly value: V
+  /** With `includeDocs`: the document, or `null` when there is none (deleted, or an emitted `_id` that names none). */
   readonly doc?: D | null | undefined
 }
 
@@ -87,7 +106,9 @@ export interface ViewRow<K, V, D> {
  * @category models
  */
 export interface ReduceRow<K, V> {
+  /** The group's key (`null` without `group` or `groupLevel`), decoded with the key schema when one is given. */
   readonly key: K
+  /** The reduced value of the group, decoded with the value schema when one is given. */
   readonly value: V
 }
 
@@ -98,9 +119,13 @@ export interface ReduceRow<K, V> {
  * @category models
  */
 export interface ViewPage<K, V, D> {
+  /** How many rows the whole view has (not how many this answer holds); absent with `sorted: false`. */
   readonly totalRows: number | undefined
+  /** The position of the answer's first row in the whole view. */
   readonly offset: number | undefined
+  /** The rows of this answer. */
   readonly rows: ReadonlyArray<ViewRow<K, V, D>>
+  /** With `updateSeq`: the database sequence that the index reflects. */
   readonly updateSeq?: string | number | undefined
 }
 
@@ -111,7 +136,9 @@ export interface ViewPage<K, V, D> {
  * @category models
  */
 export interface RowSchemas<KS extends Schema.Schema.AnyNoContext, VS extends Schema.Schema.AnyNoContext> {
+  /** Decodes each row's key; a key it refuses fails the read with a `ResponseDecodeError`. */
   readonly key?: KS | undefined
+  /** Decodes each row's value, likewise. */
   readonly value?: VS | undefined
 }
 
@@ -122,6 +149,7 @@ export interface RowSchemas<KS extends Schema.Schema.AnyNoContext, VS extends Sc
  * @category models
  */
 export interface ViewDefinition {
+  /** The map function's JavaScript source, e.g. `function (doc) { emit(doc.type, 1) }`. */
   readonly map: string
   /** A JavaScript reduce function, or a built-in: `_sum`, `_count`, `_stats`, `_approx_count_distinct`. */
   readonly reduce?: string | undefined
