@@ -21,9 +21,11 @@ import * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
 import { type Codec, decodeRows } from "./codec.js"
 import * as Json from "./json.js"
+import * as Lines from "./lines.js"
 import * as Names from "./names.js"
 import * as Paging from "./paging.js"
 import * as Request from "./request.js"
+import * as Sse from "./sse.js"
 import * as Wire from "./wire.js"
 
 const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
@@ -164,26 +166,6 @@ const changeWithDoc = <A>(row: ChangeRow, doc: A): Changes.Change<A> => ({
 const toChanges = <A, D>(codec: Codec<A, D>, rows: ReadonlyArray<ChangeRow>) =>
   decodeRows(codec, rows, changeDoc, plainChange<A>, changeWithDoc<A>)
 
-/** Splits bytes into lines across chunks: `push` gives the complete lines of a chunk, `end` what is left. */
-const lineSplitter = () => {
-  const decoder = new TextDecoder()
-  let rest = ""
-  return {
-    push: (chunk: Chunk.Chunk<Uint8Array>): Array<string> => {
-      let text = rest
-      for (const bytes of chunk) text += decoder.decode(bytes, { stream: true })
-      const parts = text.split(/\r?\n/)
-      rest = parts.pop() ?? ""
-      return parts
-    },
-    end: (): Array<string> => {
-      const last = rest + decoder.decode()
-      rest = ""
-      return last === "" ? [] : [last]
-    }
-  }
-}
-
 /**
  * A feed's bytes as lines, the complete lines of each chunk handed to `f` at once (a line may span chunks; the
  * last one may lack its newline). Splitting and `f` are one stream stage, which a feed pays for every chunk.
@@ -193,37 +175,32 @@ const byLines = <B, E, R, E2, R2>(
   f: (lines: ReadonlyArray<string>) => Effect.Effect<Chunk.Chunk<B>, E2, R2>
 ): Stream.Stream<B, E | E2, R | R2> =>
   Stream.suspend(() => {
-    const splitter = lineSplitter()
+    const splitter = Lines.lineSplitter()
     return body.pipe(
       Stream.mapChunksEffect((chunk) => f(splitter.push(chunk))),
       Stream.concat(Stream.flattenChunks(Stream.fromEffect(Effect.suspend(() => f(splitter.end())))))
     )
   })
 
-/** A feed's bytes as lines. */
-const lines = <E, R>(body: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E, R> =>
-  byLines(body, (lines) => Effect.succeed(Chunk.unsafeFromArray(lines)))
-
 /** Whether a line of a continuous feed carries something (blank lines are heartbeats). */
 const isNotBlank = (line: string) => line.trim() !== ""
 
-/** Parses Server-Sent Events into the JSON of their `data` (heartbeat events have none worth keeping). */
-const eventSourceData = <E>(body: Stream.Stream<Uint8Array, E>) =>
-  body.pipe(
-    lines,
-    Stream.mapAccum({ data: [] as Array<string>, event: "" }, (state, line) => {
-      if (line === "") {
-        const event = state.event === "" || state.event === "message" ? state.data.join("\n") : ""
-        return [{ data: [], event: "" }, event === "" ? Option.none<string>() : Option.some(event)]
+/** The JSON texts of the `message` events of a Server-Sent Events body (heartbeat events are not messages). */
+const eventSourceData = <E, R, B, E2, R2>(
+  body: Stream.Stream<Uint8Array, E, R>,
+  f: (texts: ReadonlyArray<string>) => Effect.Effect<Chunk.Chunk<B>, E2, R2>
+): Stream.Stream<B, E | E2, R | R2> =>
+  Stream.suspend(() => {
+    const parser = Sse.eventParser()
+    return byLines(body, (lines) => {
+      const texts: Array<string> = []
+      for (const line of lines) {
+        const event = parser.line(line)
+        if (event !== undefined && event.event === "message") texts.push(event.data)
       }
-      if (line.startsWith("data:")) {
-        return [{ ...state, data: [...state.data, line.slice(5).replace(/^ /, "")] }, Option.none<string>()]
-      }
-      if (line.startsWith("event:")) return [{ ...state, event: line.slice(6).trim() }, Option.none<string>()]
-      return [state, Option.none<string>()]
-    }),
-    Stream.filterMap((data) => data)
-  )
+      return f(texts)
+    })
+  })
 
 /** The changes operations of a database. */
 export const make = <A, D>(
@@ -284,7 +261,7 @@ export const make = <A, D>(
             onPiece?.()
             return parseLines(request, texts.filter(isNotBlank))
           }) :
-          Stream.mapChunksEffect(eventSourceData(bytes), (texts) => parseLines(request, texts)),
+          eventSourceData(bytes, (texts) => parseLines(request, texts)),
       Stream.takeUntil((event) => event._tag === "LastSeq")
     )
 
