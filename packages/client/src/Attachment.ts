@@ -42,7 +42,9 @@ import type * as Document from "./Document.js"
  * @category models
  */
 export interface Range {
+  /** The first byte, counted from 0. */
   readonly start: number
+  /** The last byte (inclusive); to the end of the attachment when absent. */
   readonly end?: number | undefined
 }
 
@@ -123,8 +125,11 @@ export interface Info {
  * @category models
  */
 export interface ContentRange {
+  /** The first byte the body holds, counted from 0. */
   readonly start: number
+  /** The last byte the body holds (inclusive). */
   readonly end: number
+  /** The whole attachment's length in bytes, when the server says it (`*` is `undefined`). */
   readonly size: number | undefined
 }
 

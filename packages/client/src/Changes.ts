@@ -85,10 +85,13 @@ export interface ChangesOptions {
   readonly since?: Database.Sequence | "now" | undefined
   /** At most this many changes. */
   readonly limit?: number | undefined
+  /** Newest changes first (such a feed is read in one request, and not resumed when it breaks). */
   readonly descending?: boolean | undefined
   /** Include each changed document (decoded with the schema of a typed database; not for deletions). */
   readonly includeDocs?: boolean | undefined
+  /** With `includeDocs`: include each document's `_conflicts`. */
   readonly conflicts?: boolean | undefined
+  /** With `includeDocs`: include attachment bodies inline (base64). */
   readonly attachments?: boolean | undefined
   /** `main_only` (default) or `all_docs` (every leaf revision). */
   readonly style?: "main_only" | "all_docs" | undefined
@@ -98,6 +101,10 @@ export interface ChangesOptions {
   readonly heartbeat?: Duration.DurationInput | undefined
   /** How long the server waits for a change before ending the feed (longpoll, continuous). */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Which changes to deliver: {@link docIds} and {@link selector} (sent in a POST body), {@link design},
+   * {@link view} or {@link filterFunction}.
+   */
   readonly filter?: ChangesFilter | undefined
   /** Changes per request of the `normal` feed (default 1000). */
   readonly pageSize?: number | undefined
@@ -118,11 +125,17 @@ export interface ChangesOptions {
  * @category models
  */
 export interface Change<A> {
+  /** Tells a change from the end of the feed ({@link LastSeq}). */
   readonly _tag: "Change"
+  /** The changed document's id. */
   readonly id: string
+  /** The change's sequence: give it back as `since` to read the changes after it. */
   readonly seq: Database.Sequence
+  /** The document's changed leaf revisions: the winning one, or every leaf with `style: "all_docs"`. */
   readonly changes: ReadonlyArray<{ readonly rev: string }>
+  /** Whether the change deleted the document. */
   readonly deleted: boolean
+  /** With `includeDocs`: the document as of this change (absent for a deletion). */
   readonly doc?: A | undefined
 }
 
@@ -133,8 +146,11 @@ export interface Change<A> {
  * @category models
  */
 export interface LastSeq {
+  /** Tells the end of the feed from a change. */
   readonly _tag: "LastSeq"
+  /** The feed's last sequence: give it back as `since` to read the changes that came after this feed. */
   readonly lastSeq: Database.Sequence
+  /** How many changes after `lastSeq` this feed left out (with `limit`), when the server says. */
   readonly pending: number | undefined
 }
 

@@ -46,11 +46,17 @@ export const ResponseErrorFields = {
  * @category models
  */
 export interface ResponseErrorContext {
+  /** The request's method (`GET`, `PUT`, ...). */
   readonly method: string
+  /** The request's URL, never with credentials. */
   readonly url: string
+  /** The HTTP status of the answer. */
   readonly status: number
+  /** CouchDB's `error` (`not_found`, `conflict`, `forbidden`, ...), when the answer's body had one. */
   readonly error?: string | undefined
+  /** CouchDB's `reason`: what went wrong, in words (a `validate_doc_update` rejection's message). */
   readonly reason?: string | undefined
+  /** The answer's `X-Couch-Request-ID`, which finds the request in the server's log. */
   readonly requestId?: string | undefined
   /** The server's `Retry-After`, in milliseconds (429, 503). */
   readonly retryAfter?: number | undefined

@@ -172,9 +172,11 @@ export interface CreateOptions {
  * @category models
  */
 export interface User {
+  /** The user's name: the document is `_users/org.couchdb.user:{name}`. */
   readonly name: string
   /** Stored hashed by the server; never read back. */
   readonly password: string | Redacted.Redacted<string>
+  /** The user's roles, which security objects grant access to (none when absent). */
   readonly roles?: ReadonlyArray<string> | undefined
 }
 
@@ -185,8 +187,11 @@ export interface User {
  * @category models
  */
 export interface DatabaseInfoEntry {
+  /** The database's name. */
   readonly key: string
+  /** The database's info, when it exists. */
   readonly info?: Database.DatabaseInfo | undefined
+  /** Why there is no info (`not_found` for a name that is not there). */
   readonly error?: string | undefined
 }
 

@@ -99,7 +99,9 @@ export interface SecurityObject extends Schema.Schema.Type<typeof SecurityObject
  * @category models
  */
 export interface Principals {
+  /** User names. */
   readonly names?: ReadonlyArray<string> | undefined
+  /** Roles: every user who has one of them. */
   readonly roles?: ReadonlyArray<string> | undefined
 }
 
@@ -149,10 +151,15 @@ export interface AllDocsOptions {
  * @category models
  */
 export interface AllDocsRow<A> {
+  /** Tells a row from an {@link AllDocsErrorRow}. */
   readonly _tag: "Row"
+  /** The document's id. */
   readonly id: string
+  /** The row's key: the id again, or with `keys` the key asked for. */
   readonly key: string
+  /** The document's current revision, and with `keys` whether the document is deleted. */
   readonly value: { readonly rev: string; readonly deleted?: boolean | undefined }
+  /** With `includeDocs`: the document (decoded with a typed database's schema), `null` for a deleted one. */
   readonly doc?: A | null | undefined
 }
 
@@ -163,8 +170,11 @@ export interface AllDocsRow<A> {
  * @category models
  */
 export interface AllDocsErrorRow {
+  /** Tells an error row from an {@link AllDocsRow}. */
   readonly _tag: "ErrorRow"
+  /** The key asked for. */
   readonly key: string
+  /** Why there is no row: `not_found`. */
   readonly error: string
 }
 
@@ -175,9 +185,13 @@ export interface AllDocsErrorRow {
  * @category models
  */
 export interface AllDocsPage<A> {
+  /** How many documents the database has (not how many rows this page holds). */
   readonly totalRows: number
+  /** The position of the page's first row among all the database's rows. */
   readonly offset: number | undefined
+  /** The rows of this page, in key order (with `keys`, in their order). */
   readonly rows: ReadonlyArray<AllDocsRow<A> | AllDocsErrorRow>
+  /** With `updateSeq`: the database's update sequence as of this answer. */
   readonly updateSeq?: Sequence | undefined
 }
 
@@ -214,8 +228,11 @@ export interface BulkWriteOptions {
  * @category models
  */
 export interface BulkGetRequest {
+  /** The document's id. */
   readonly id: string
+  /** The revision to read; the winning one when absent. */
   readonly rev?: string | undefined
+  /** With `attachments`: only the attachments changed since these revisions come with their bodies. */
   readonly attsSince?: ReadonlyArray<string> | undefined
 }
 
@@ -226,7 +243,9 @@ export interface BulkGetRequest {
  * @category models
  */
 export interface BulkGetResult<A> {
+  /** The id asked for. */
   readonly id: string
+  /** One entry per revision: the document (decoded with a typed database's schema), or why it is missing. */
   readonly docs: ReadonlyArray<Either.Either<A, Document.WriteFailure>>
 }
 
@@ -238,6 +257,7 @@ export interface BulkGetResult<A> {
  * @category models
  */
 export interface EitherMode {
+  /** Deliver each document as `Either.right(doc)`, or `Either.left(DocumentDecodeError)` when it does not match. */
   readonly decode: "either"
 }
 
@@ -367,7 +387,9 @@ export interface PartitionInfo extends Schema.Schema.Type<typeof PartitionInfo> 
  * @category models
  */
 export interface Partition<A, D> extends Queries<A, D> {
+  /** The partition key: the part of the documents' ids before the `:`. */
   readonly partition: string
+  /** `GET /{db}/_partition/{partition}`: the partition's document count and sizes. */
   readonly info: Effect.Effect<PartitionInfo, ReadError>
   /** `_all_docs` of the partition, as a stream that pages by key. */
   readonly allDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
@@ -627,7 +649,10 @@ export interface PurgeResult extends Schema.Schema.Type<typeof PurgeResult> {}
  * @category models
  */
 export interface UpdateResult {
+  /** The handler's response body, as text. */
   readonly body: string
+  /** The id of the document the handler wrote (`X-Couch-Id`), when it wrote one. */
   readonly id: string | undefined
+  /** The new revision of that document (`X-Couch-Update-NewRev`), when the handler wrote one. */
   readonly rev: string | undefined
 }

@@ -13,8 +13,11 @@ import * as Schema from "effect/Schema"
  * @category models
  */
 export interface Document {
+  /** The document's id. */
   readonly _id: string
+  /** The revision (`N-hash`) the document was read at: a write must carry it to update or delete the document. */
   readonly _rev?: string | undefined
+  /** `true` on a deleted document (a tombstone); writing `_deleted: true` deletes it. */
   readonly _deleted?: boolean | undefined
   readonly [field: string]: unknown
 }

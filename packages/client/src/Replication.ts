@@ -118,6 +118,7 @@ export interface ReplicationOptions {
  * @category models
  */
 export interface ReplicateOptions extends ReplicationOptions {
+  /** Absent or `false`: a one-shot replication (see {@link ContinuousOptions} for a continuous one). */
   readonly continuous?: false | undefined
   /** How long to wait for the replication to finish (default: the session's timeout, if any). */
   readonly timeout?: Duration.DurationInput | undefined
@@ -130,6 +131,10 @@ export interface ReplicateOptions extends ReplicationOptions {
  * @category models
  */
 export interface ContinuousOptions extends ReplicationOptions {
+  /**
+   * A continuous replication: it goes on replicating new changes until it is cancelled. It is not persisted: a
+   * server restart ends it (a `_replicator` document is the persistent kind).
+   */
   readonly continuous: true
   /**
    * Cancel the running replication with these source, target and options instead of starting it. (Or cancel by
@@ -488,7 +493,9 @@ export interface Replicator {
  * @category models
  */
 export interface SchedulerOptions {
+  /** At most this many entries. */
   readonly limit?: number | undefined
+  /** Skip this many entries first. */
   readonly skip?: number | undefined
 }
 

@@ -71,7 +71,7 @@ const fieldValue = lineText.map((text) => text.replace(/^\uFEFF/, ""))
 const written: FastCheck.Arbitrary<Written> = FastCheck.record({
   event: FastCheck.option(FastCheck.constantFrom("message", "heartbeat", "update"), { nil: undefined }),
   data: FastCheck.array(fieldValue, { maxLength: 3 }),
-  id: FastCheck.option(fieldValue.map((text) => text.replace(/\u0000/g, "")), { nil: undefined }),
+  id: FastCheck.option(fieldValue.map((text) => text.split("\u0000").join("")), { nil: undefined }),
   comments: FastCheck.array(fieldValue, { maxLength: 2 })
 })
 
