@@ -224,6 +224,25 @@ export type Content<E = never, R = never> = Uint8Array | string | Stream.Stream<
  * One attachment of one document, its document id and name checked: `GET`, `HEAD`, `PUT` and `DELETE` of
  * `/{db}/{docid}/{name}`.
  *
+ * @example
+ * ```ts
+ * import type { Database } from "@effect-couch/client"
+ * import { FileSystem } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * // uploads a file as it is read (never whole in memory), then a second attachment of the same document
+ * const upload = (db: Database.Database, path: string, thumbnail: Uint8Array) =>
+ *   Effect.gen(function*() {
+ *     const fs = yield* FileSystem.FileSystem
+ *     const photo = yield* db.attachment("album-1", "photos/beach.jpg")
+ *     const { size } = yield* fs.stat(path)
+ *     // no rev: creates the document; a stream that fails fails the upload with its own error
+ *     const { rev } = yield* photo.put(fs.stream(path), { contentType: "image/jpeg", contentLength: Number(size) })
+ *     const thumb = yield* db.attachment("album-1", "thumbs/beach.jpg")
+ *     return yield* thumb.put(thumbnail, { contentType: "image/jpeg", rev }) // the document's new revision
+ *   })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */

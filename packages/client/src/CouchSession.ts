@@ -331,6 +331,25 @@ export class CouchSession extends Context.Tag("@effect-couch/client/CouchSession
 /**
  * Builds a session inside a scope: a cookie session logs in now and logs out when the scope closes.
  *
+ * @example
+ * ```ts
+ * import { CouchAuth, CouchSession } from "@effect-couch/client"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Redacted } from "effect"
+ *
+ * // a session for one scope: it logs in here (POST /_session) and out when the scope closes
+ * const countDatabases = Effect.scoped(
+ *   Effect.gen(function*() {
+ *     const couch = yield* CouchSession.make({
+ *       url: "http://127.0.0.1:5984",
+ *       auth: CouchAuth.cookie("admin", Redacted.make("secret"))
+ *     })
+ *     const names = yield* couch.keys()
+ *     return names.length
+ *   })
+ * ).pipe(Effect.provide(NodeHttpClient.layerUndici))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -345,6 +364,25 @@ export const make: (
 /**
  * A layer of a session. The application provides the `HttpClient` (`NodeHttpClient.layerUndici`,
  * `FetchHttpClient.layer`).
+ *
+ * @example
+ * ```ts
+ * import { CouchAuth, CouchSession } from "@effect-couch/client"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Layer, Redacted } from "effect"
+ *
+ * const CouchLive = CouchSession.layer({
+ *   url: "http://127.0.0.1:5984",
+ *   auth: CouchAuth.basic("admin", Redacted.make("secret")),
+ *   timeout: "10 seconds"
+ * }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ *
+ * const version = Effect.gen(function*() {
+ *   const couch = yield* CouchSession.CouchSession
+ *   const info = yield* couch.info
+ *   return info.version
+ * }).pipe(Effect.provide(CouchLive))
+ * ```
  *
  * @since 0.1.0
  * @category layers

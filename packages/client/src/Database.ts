@@ -399,6 +399,65 @@ export interface Partition<A, D> extends Queries<A, D> {
  * The document operations, for documents of type `A`; `D` is what decoding a document can fail with (`never`
  * for untyped documents, `DocumentDecodeError` for a typed database).
  *
+ * @example
+ * ```ts
+ * // _all_docs as a stream: a page of 500 rows per request, constant memory whatever the database's size
+ * import type { Database } from "@effect-couch/client"
+ * import { Stream } from "effect"
+ *
+ * const orderIds = (db: Database.Database) =>
+ *   db.allDocs({ startkey: "order-2026-", endkey: "order-2026-\ufff0", pageSize: 500 }).pipe(
+ *     Stream.filter((row) => row._tag === "Row"),
+ *     Stream.map((row) => row.id)
+ *   )
+ * ```
+ *
+ * @example
+ * ```ts
+ * // a Mango query on a typed database: the selector's fields and operands are checked against the schema
+ * import type { Database } from "@effect-couch/client"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Pet = Schema.Struct({ _id: Schema.String, name: Schema.String, species: Schema.String, age: Schema.Number })
+ *
+ * const oldCats = (db: Database.Database) =>
+ *   Effect.gen(function*() {
+ *     const { bookmark, docs } = yield* db.withSchema(Pet).find({
+ *       selector: { species: "cat", age: { $gte: 10 } }, // { age: { $gte: "10" } } would not compile
+ *       fields: ["_id", "name", "species", "age"],
+ *       limit: 20
+ *     })
+ *     return { names: docs.map((pet) => pet.name), next: bookmark } // next: the bookmark of the next page
+ *   })
+ * ```
+ *
+ * @example
+ * ```ts
+ * // the changes feed: what changed since a sequence, then the sequence to start from next time
+ * import type { Database } from "@effect-couch/client"
+ * import { Effect, Stream } from "effect"
+ *
+ * const changedSince = (db: Database.Database, since: Database.Sequence) =>
+ *   db.changes({ since }).pipe(
+ *     Stream.runFold({ ids: new Set<string>(), next: since }, (acc, event) =>
+ *       event._tag === "Change" ? { ...acc, ids: acc.ids.add(event.id) } : { ...acc, next: event.lastSeq })
+ *   )
+ *
+ * // a follower: never ends, reconnects from its checkpoint; delivery is at least once
+ * declare const loadCheckpoint: Effect.Effect<Database.Sequence | undefined>
+ * declare const saveCheckpoint: (seq: Database.Sequence | "now" | undefined) => Effect.Effect<void>
+ *
+ * const follow = (db: Database.Database) =>
+ *   Effect.gen(function*() {
+ *     const follower = yield* db.follow({ since: yield* loadCheckpoint, includeDocs: true, heartbeat: "30 seconds" })
+ *     yield* follower.changes.pipe(
+ *       Stream.tap((change) => Effect.log(change.id, change.deleted ? "deleted" : change.doc)),
+ *       Stream.tap(() => Effect.flatMap(follower.checkpoint, saveCheckpoint)),
+ *       Stream.runDrain
+ *     )
+ *   })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -505,6 +564,39 @@ export interface Documents<A, D> extends Queries<A, D> {
 
 /**
  * A database, bound to its session, with untyped documents; `withSchema` gives a typed view.
+ *
+ * @example
+ * ```ts
+ * import { CouchSession } from "@effect-couch/client"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Todo = Schema.Struct({
+ *   _id: Schema.String,
+ *   _rev: Schema.optional(Schema.String),
+ *   title: Schema.String,
+ *   done: Schema.Boolean
+ * })
+ *
+ * const program = Effect.gen(function*() {
+ *   const couch = yield* CouchSession.CouchSession
+ *   const db = yield* couch.database("todos") // NotFoundError if there is no such database
+ *
+ *   // untyped: any JSON object with an _id
+ *   const { rev } = yield* db.put({ _id: "milk", title: "Buy milk", done: false })
+ *   const doc = yield* db.get("milk") // { _id, _rev, ...unknown fields }
+ *
+ *   // typed: reads decode (a mismatch is a DocumentDecodeError naming the id), writes encode
+ *   const todos = db.withSchema(Todo)
+ *   const milk = yield* todos.get("milk")
+ *   yield* todos.put({ ...milk, done: true }) // carries milk._rev: a stale one is a ConflictError
+ *
+ *   // a document that is not there
+ *   const bread = yield* todos.get("bread").pipe(
+ *     Effect.catchTag("NotFoundError", (error) => Effect.succeed(error.reason)) // "missing" or "deleted"
+ *   )
+ *   return { rev, doc, bread }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
