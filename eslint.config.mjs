@@ -2,7 +2,7 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/build/**", "**/dist/**", "**/node_modules/**", "**/*.d.ts"] },
+  { ignores: ["**/build/**", "**/dist/**", "packages/*/docs/**", "**/node_modules/**", "**/*.d.ts"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
