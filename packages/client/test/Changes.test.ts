@@ -57,9 +57,11 @@ layer(TestLive, { excludeTestServices: true })("changes", (it) => {
       const paged = yield* collect(db.changes({ pageSize: 7, includeDocs: true }))
       const whole = yield* collect(db.changes({ oneRequest: true, includeDocs: true }))
       // a sharded database (CouchDB's default q=2) interleaves its shards' changes: two reads of one feed may
-      // list them in different orders, so they are compared as sets
+      // list them in different orders, with different sequences (a change's sequence says where every shard's
+      // feed stood), so they are compared as sets, without their sequences
       const changesOf = (events: ReadonlyArray<Changes.ChangeEvent<unknown>>) =>
-        events.flatMap((event) => event._tag === "Change" ? [event] : []).sort((a, b) => a.id < b.id ? -1 : 1)
+        events.flatMap((event) => event._tag === "Change" ? [{ ...event, seq: undefined }] : [])
+          .sort((a, b) => a.id < b.id ? -1 : 1)
       assert.deepStrictEqual(changesOf(whole), changesOf(paged))
       assert.strictEqual(ids(whole).length, 25)
       assert.strictEqual(new Set(ids(whole)).size, 25)
@@ -237,6 +239,18 @@ layer(TestLive, { excludeTestServices: true })("follow", (it) => {
       )
       assert.isTrue(cuts >= 2, `answers cut while arriving: ${cuts}`)
       assert.deepStrictEqual(Chunk.toReadonlyArray(rows), Array.from({ length: total }, (_, i) => `doc-${String(i).padStart(5, "0")}`))
+      // a map view whose keys are shared by ten rows each: a cut inside a key resumes from that key, dropping its
+      // rows already delivered (on a sharded database too: the rows of a view come ordered by key, then id)
+      yield* db.put({ _id: "_design/resume", views: { by_group: { map: "function (doc) { emit(doc._id.slice(0, 8), null) }" } } })
+      cuts = 0
+      rowsSeen = 0
+      const viewRows = yield* viaProxy.view("resume", "by_group", { oneRequest: true, includeDocs: true }).pipe(
+        Stream.tap(() => cutWhenAt(++rowsSeen)),
+        Stream.map((row) => row.id),
+        Stream.runCollect
+      )
+      assert.isTrue(cuts >= 2, `views cut while arriving: ${cuts}`)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(viewRows), Array.from({ length: total }, (_, i) => `doc-${String(i).padStart(5, "0")}`))
       cuts = 0
       rowsSeen = 0
       const changes = yield* viaProxy.changes({ oneRequest: true, includeDocs: true }).pipe(
@@ -245,7 +259,7 @@ layer(TestLive, { excludeTestServices: true })("follow", (it) => {
       )
       assert.isTrue(cuts >= 2, `feeds cut while arriving: ${cuts}`)
       // a sequence resumes exactly on one node; a cluster may repeat some changes (at least once)
-      assert.strictEqual(new Set(ids(Chunk.toReadonlyArray(changes))).size, total)
+      assert.strictEqual(new Set(ids(Chunk.toReadonlyArray(changes))).size, total + 1)
       assert.strictEqual(Chunk.unsafeLast(changes)._tag, "LastSeq")
     }), { timeout: 60_000 })
 

@@ -51,12 +51,18 @@ layer(TestLayer, { excludeTestServices: true })("CouchTestServer", (it) => {
       expect((yield* request("GET", `/${name}`, { auth: "admin" })).status).toBe(404)
     }))
 
-  it.effect("refuses invalid database names with 400 illegal_database_name", () =>
+  it.effect("refuses invalid database names with 400 illegal_database_name, and too long ones with database_name_too_long", () =>
     Effect.gen(function*() {
-      for (const name of ["Upper", "1abc", "_nope", "a b", "a.b", "é", "a".repeat(239)]) {
+      for (const name of ["Upper", "1abc", "_nope", "a b", "a.b", "é"]) {
         const answer = yield* request("PUT", `/${encodeURIComponent(name)}`, { auth: "admin" })
         expect(answer.status, name).toBe(400)
         expect(answer.json, name).toMatchObject({ error: "illegal_database_name" })
+      }
+      // CouchDB 3.5 limits each segment (a path segment of its shard files): the last to 238 characters
+      for (const name of ["a".repeat(239), `a/${"b".repeat(239)}`]) {
+        const answer = yield* request("PUT", `/${encodeURIComponent(name)}`, { auth: "admin" })
+        expect(answer.status, name).toBe(400)
+        expect(answer.json, name).toMatchObject({ error: "database_name_too_long" })
       }
     }))
 
@@ -82,18 +88,22 @@ layer(TestLayer, { excludeTestServices: true })("CouchTestServer", (it) => {
         () => request("GET", `/${db}/_changes?filter=nope/nope`, { auth: "admin" }),
         () => request("GET", `/${db}/_changes?filter=bogus`, { auth: "admin" }),
         () => request("GET", `/${db}/_changes?filter=_view&view=nope/nope`, { auth: "admin" }),
-        () =>
-          request("PUT", `/${db}/mp`, {
-            auth: "admin",
-            body: multipart,
-            contentType: "multipart/related; boundary=abc"
-          }),
-        () =>
-          request("PUT", `/${db}/mp2`, {
-            auth: "admin",
-            body: "--abc\r\nContent-Type: application/json\r\n\r\n{not json\r\n--abc--\r\n",
-            contentType: "multipart/related; boundary=abc"
-          })
+        // the multipart bodies crash the stock embedded server's form parser; CouchDB 3.5 waits for the rest of
+        // the first one (a document part with no attachment parts): sent only where multipart PUT is refused
+        ...(server.capabilities.multipartPut ? [] : [
+          () =>
+            request("PUT", `/${db}/mp`, {
+              auth: "admin",
+              body: multipart,
+              contentType: "multipart/related; boundary=abc"
+            }),
+          () =>
+            request("PUT", `/${db}/mp2`, {
+              auth: "admin",
+              body: "--abc\r\nContent-Type: application/json\r\n\r\n{not json\r\n--abc--\r\n",
+              contentType: "multipart/related; boundary=abc"
+            })
+        ])
       ]
       const statuses: Array<number> = []
       for (const crash of crashes) {

@@ -317,6 +317,25 @@ const replicationFields = (options: Replication.ReplicationOptions) => ({
 })
 
 const replicateErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
+
+/**
+ * CouchDB 3.5 answers a `/_replicate` whose source or target does not exist with 500 `db_not_found` ("could not open
+ * http://.../missing/"), not 404: it is a missing database all the same.
+ */
+const missingDatabase = (error: unknown): error is CouchError.ServerError =>
+  error instanceof CouchError.ServerError && error.error === "db_not_found"
+
+const notFound = (error: CouchError.ServerError) =>
+  Effect.fail(
+    new CouchError.NotFoundError({
+      method: error.method,
+      url: error.url,
+      status: error.status,
+      error: error.error,
+      reason: error.reason,
+      requestId: error.requestId
+    })
+  )
 const schedulerErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
 const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
 const replicatorDatabase = "_replicator"
@@ -375,9 +394,10 @@ export const make = (transport: Request.Transport, auth: CouchAuth.CouchAuth): O
         secrets,
         ...(options.continuous !== true && options.timeout !== undefined ? { timeout: options.timeout } : {})
       }
-      return yield* continuous ?
+      const answer = continuous ?
         sanitizedJson(transport, request, Replication.ContinuousReplication, replicateErrors, asIs) :
         sanitizedJson(transport, request, Replication.ReplicationResult, replicateErrors, asIs)
+      return yield* Effect.catchIf(answer, missingDatabase, notFound)
     }).pipe(
       Effect.withSpan("Replication.replicate", {
         attributes: { "couchdb.replication.continuous": options.continuous === true }
