@@ -39,12 +39,20 @@ export const Document: Schema.Schema<Document> = Schema.Struct(
 ).annotations({ identifier: "Document" })
 
 /**
- * The result of a successful write: the document's id and its new revision.
+ * The result of a successful write: the document's id and its new revision, and `accepted: true` when the server
+ * answered 202 Accepted instead of 201 Created. On a cluster, 202 means that fewer than `w` copies confirmed the
+ * write before the answer (the write is stored and will spread, but a read may not see it yet, and concurrent
+ * writers may both have been accepted: read back with `r` and check `_conflicts`). A `_bulk_docs` answered 202
+ * marks every result of that request: the answer does not say which of its documents lack the quorum.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const WriteResult = Schema.Struct({ id: Schema.String, rev: Schema.String }).annotations({
+export const WriteResult = Schema.Struct({
+  id: Schema.String,
+  rev: Schema.String,
+  accepted: Schema.optional(Schema.Literal(true))
+}).annotations({
   identifier: "WriteResult"
 })
 

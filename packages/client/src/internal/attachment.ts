@@ -7,14 +7,12 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Attachment from "../Attachment.js"
 import * as CouchError from "../CouchError.js"
 import * as Names from "./names.js"
 import * as Request from "./request.js"
 
-const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
 
 const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
 const rangeErrors = [...readErrors, CouchError.RangeNotSatisfiableError] as const
@@ -195,13 +193,13 @@ export const make = (
           return yield* invalid("content length", `a length is an integer from 0, not ${length}`)
         }
         const send = (body: HttpBody.HttpBody) =>
-          Request.json(transport, {
+          Request.written(transport, {
             method: "PUT",
             path,
             params: { rev: options.rev },
             body,
             timeout: options.timeout
-          }, WriteAnswer, putErrors)
+          }, putErrors)
         if (typeof content === "string") return yield* send(HttpBody.text(content, contentType))
         if (content instanceof Uint8Array) return yield* send(HttpBody.uint8Array(content, contentType))
         // a stream is handed to the client as a stream: chunks are sent as they are produced. Its own failure
@@ -243,7 +241,7 @@ export const make = (
         ).pipe(span("head")),
       put,
       remove: (rev) =>
-        Request.json(transport, { method: "DELETE", path, params: { rev } }, WriteAnswer, removeErrors).pipe(
+        Request.written(transport, { method: "DELETE", path, params: { rev } }, removeErrors).pipe(
           span("remove")
         )
     }

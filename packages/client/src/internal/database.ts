@@ -23,7 +23,6 @@ import * as Wire from "./wire.js"
 
 // Wire shapes
 
-const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
 const Acknowledgement = Schema.Struct({ ok: Schema.optional(Schema.Boolean) })
 /** An entry of a `_bulk_docs` answer: `{ id, rev }`, or `{ id, error, reason }`. */
 interface BulkDocsEntry {
@@ -202,13 +201,13 @@ const documents = <A, D>(
   /** A document write; one that carries its revision can be sent again harmlessly (a repeat is a conflict). */
   const write = (method: HttpMethod.HttpMethod, path: string, body: unknown, params?: Request.Request["params"]) =>
     Effect.flatMap(Json.body(body), (json) =>
-      Request.json(transport, {
+      Request.written(transport, {
         method,
         path,
         body: json,
         params,
         idempotent: method === "PUT" && typeof (body as { _rev?: unknown })._rev === "string"
-      }, WriteAnswer, writeErrors))
+      }, writeErrors))
 
   const put: Database.Documents<A, D>["put"] = (doc, options = {}) =>
     Effect.gen(function*() {
@@ -231,31 +230,36 @@ const documents = <A, D>(
       )
   }
 
+  /** `_bulk_docs`, and whether the server answered 202 (some documents lack the write quorum). */
   const bulkDocsRequest = (docs: ReadonlyArray<unknown>, newEdits: boolean | undefined) =>
-    Effect.flatMap(Json.body({ docs, new_edits: newEdits }, "documents"), (body) =>
-      Request.json(
+    Effect.flatMap(Json.body({ docs, new_edits: newEdits }, "documents"), (body) => {
+      const request: Request.Request = { method: "POST", path: `${root}/_bulk_docs`, body }
+      const decode = Request.decodeJson(transport, request, BulkDocsAnswer)
+      return Request.execute(
         transport,
-        { method: "POST", path: `${root}/_bulk_docs`, body },
-        BulkDocsAnswer,
-        [...writeErrors, CouchError.ExpectationFailedError, CouchError.PayloadTooLargeError]
-      ))
+        request,
+        [...writeErrors, CouchError.ExpectationFailedError, CouchError.PayloadTooLargeError],
+        (response) => Effect.map(decode(response), (answer) => ({ answer, accepted: response.status === 202 }))
+      )
+    })
 
   const toWriteResults = (
     answer: typeof BulkDocsAnswer.Type,
-    encoded: ReadonlyArray<unknown>
-  ): ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>> =>
+    encoded: ReadonlyArray<unknown>,
+    accepted: boolean
+  ): WriteResults =>
     answer.map((entry, i) => {
       const id = entry.id ?? idOf(encoded[i])
       return entry.error === undefined && entry.rev !== undefined ?
-        Either.right({ id, rev: entry.rev }) :
+        Either.right(accepted ? { id, rev: entry.rev, accepted } : { id, rev: entry.rev }) :
         Either.left(new Document.WriteFailure({ id, error: entry.error ?? "unknown", reason: entry.reason }))
     })
 
   const bulkDocs: Database.Documents<A, D>["bulkDocs"] = (docs, options = {}) =>
     Effect.gen(function*() {
       const encoded = yield* Effect.forEach(docs, codec.encode)
-      const answer = yield* bulkDocsRequest(encoded, options.newEdits)
-      return toWriteResults(answer, encoded)
+      const { accepted, answer } = yield* bulkDocsRequest(encoded, options.newEdits)
+      return toWriteResults(answer, encoded, accepted)
     }).pipe(span("bulkDocs"))
 
   const bulkWrite = <E, R>(
@@ -433,20 +437,20 @@ const documents = <A, D>(
         write("POST", root, encoded, { batch: options.batch === true ? "ok" : undefined })).pipe(span("post")),
     remove: (id, rev) =>
       Effect.flatMap(docPath(id), (path) =>
-        Request.json(transport, { method: "DELETE", path, params: { rev }, idempotent: true }, WriteAnswer, writeErrors)).pipe(
+        Request.written(transport, { method: "DELETE", path, params: { rev }, idempotent: true }, writeErrors)).pipe(
           span("remove", id)
         ),
     copy: (id, destinationId, options = {}) =>
       Effect.gen(function*() {
         const path = yield* docPath(id)
         const destination = yield* copyDestination(destinationId, options.destinationRev)
-        return yield* Request.json(transport, {
+        return yield* Request.written(transport, {
           // COPY is CouchDB's own method: the platform's method type does not list it, its clients send it as is.
           method: "COPY" as HttpMethod.HttpMethod,
           path,
           params: { rev: options.rev },
           headers: { destination }
-        }, WriteAnswer, writeErrors)
+        }, writeErrors)
       }).pipe(span("copy", id)),
     modify: (id, f, options = {}) =>
       Effect.flatMap(get(id), (doc) => put(f(doc))).pipe(

@@ -421,6 +421,25 @@ export const json = <A, I, R, const Errors extends ReadonlyArray<CouchError.Stat
 ): Effect.Effect<A, ErrorsOf<Errors> | CouchError.RequestError, R> =>
   execute(transport, request, errors, decodeJson(transport, request, schema))
 
+/** The answer of a document or attachment write. */
+const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
+
+/**
+ * Sends a write whose answer is `{ id, rev }`: the result carries `accepted: true` when the server answered 202
+ * (fewer than `w` copies confirmed it).
+ */
+export const written = <const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
+  transport: Transport,
+  request: Request,
+  errors: Errors
+): Effect.Effect<{ readonly id: string; readonly rev: string; readonly accepted?: true }, ErrorsOf<Errors> | CouchError.RequestError> => {
+  const decode = decodeJson(transport, request, WriteAnswer)
+  return execute(transport, request, errors, (response) =>
+    response.status === 202 ?
+      Effect.map(decode(response), (answer) => ({ ...answer, accepted: true as const })) :
+      decode(response))
+}
+
 /** Sends a request whose answer has no body worth reading (HEAD, or an `{ ok: true }` acknowledgement). */
 export const discard = <const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
   transport: Transport,
