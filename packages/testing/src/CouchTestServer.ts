@@ -268,6 +268,76 @@ export class CouchTestServerError extends Schema.TaggedError<CouchTestServerErro
   cause: Schema.optional(Schema.Defect)
 }) {}
 
+/**
+ * CouchDB's CORS settings (`[chttpd] enable_cors = true` and the `[cors]` section), for a browser app under test
+ * served from another origin than the server. Off unless given, as on CouchDB. A preflight (`OPTIONS` with
+ * `Access-Control-Request-Method`) from an allowed origin is answered 204 with `Access-Control-Allow-Origin` (the
+ * request's origin), `-Allow-Methods`, `-Allow-Headers`, `-Max-Age` and, with `credentials`,
+ * `-Allow-Credentials: true`; other answers to an allowed origin carry `Access-Control-Allow-Origin`,
+ * `-Allow-Credentials` and `-Expose-Headers`.
+ *
+ * @example
+ * ```ts
+ * import type { CouchTestServer } from "@effect-couch/testing"
+ *
+ * // any origin, without credentials (basic auth in an Authorization header, or anonymous)
+ * export const open: CouchTestServer.CorsOptions = { origins: ["*"] }
+ * // one origin, whose requests carry the session cookie
+ * export const cookies: CouchTestServer.CorsOptions = { origins: ["http://127.0.0.1:8123"], credentials: true }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CorsOptions {
+  /**
+   * The origins allowed, each `scheme://host[:port]` exactly as a browser sends `Origin` (no path, no trailing
+   * slash), or `"*"` for any (`[cors] origins`).
+   */
+  readonly origins: ReadonlyArray<string>
+  /**
+   * Whether requests may carry credentials, such as the `AuthSession` cookie of a cookie session (`[cors]
+   * credentials`; default `false`).
+   */
+  readonly credentials?: boolean | undefined
+  /**
+   * The methods a preflight accepts (`[cors] methods`); default CouchDB's: `CONNECT`, `COPY`, `DELETE`, `GET`,
+   * `HEAD`, `OPTIONS`, `POST`, `PUT`, `TRACE`.
+   */
+  readonly methods?: ReadonlyArray<string> | undefined
+  /**
+   * The request headers a preflight accepts, in place of CouchDB's list (`[cors] headers`); default: `accept`,
+   * `accept-language`, `authorization`, `content-length`, `content-range`, `content-type`, `destination`,
+   * `expires`, `if-match`, `last-modified`, `origin`, `pragma`, `x-couch-full-commit`, `x-couch-id`,
+   * `x-couch-persist`, `x-couchdb-www-authenticate`, `x-http-method-override`, `x-requested-with`,
+   * `x-couchdb-vhost-path`.
+   */
+  readonly headers?: ReadonlyArray<string> | undefined
+  /**
+   * The answer headers exposed to the page besides its content type and simple headers (`[cors]
+   * exposed_headers`); default: `accept-ranges`, `etag`, `server`, `x-couch-request-id`, `x-couch-update-newrev`,
+   * `x-couchdb-body-time`.
+   */
+  readonly exposedHeaders?: ReadonlyArray<string> | undefined
+  /** How long a browser may keep a preflight's answer (`[cors] max_age`, whole seconds; default 600 seconds). */
+  readonly maxAge?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of {@link makeWith} and {@link layerWith}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Answer cross-origin requests as CouchDB's CORS settings say. The embedded server applies them for the
+   * layer's lifetime; a server at `COUCHDB_URL` is never reconfigured: a preflight from each origin checks that
+   * its own `[cors]` allows them (with credentials when asked), else the layer fails saying what to set.
+   */
+  readonly cors?: CorsOptions | undefined
+}
+
 // -----------------------------------------------------------------------------
 // internal helpers
 // -----------------------------------------------------------------------------
@@ -444,6 +514,105 @@ export const make: Effect.Effect<TestServer, CouchTestServerError, Scope.Scope> 
   })
 })
 
+/** The embedded form of a `CorsOptions`. */
+const corsPolicy = (cors: CorsOptions): Embedded.CorsPolicy => ({
+  origins: cors.origins,
+  credentials: cors.credentials,
+  methods: cors.methods,
+  headers: cors.headers,
+  exposedHeaders: cors.exposedHeaders,
+  maxAge: cors.maxAge === undefined ? undefined : Math.floor(Duration.toSeconds(Duration.decode(cors.maxAge)))
+})
+
+/**
+ * Allows a CORS policy on the embedded server for the scope's lifetime, through a lease of its own: the server
+ * is shared by the open layers of the process, so it is the one `makeEmbedded` leased.
+ */
+const allowCors = (cors: CorsOptions) =>
+  Effect.gen(function*() {
+    const lease = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => Embedded.acquire(),
+        catch: (cause) =>
+          new CouchTestServerError({
+            message: `Could not start the embedded CouchDB server: ${cause instanceof Error ? cause.message : String(cause)}`,
+            cause
+          })
+      }),
+      (lease) => Effect.promise(() => lease.release()).pipe(Effect.timeoutOption("10 seconds"))
+    )
+    yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => lease.server.allowCors(corsPolicy(cors)),
+        catch: (cause) =>
+          new CouchTestServerError({
+            message: `Invalid CORS options: ${cause instanceof Error ? cause.message : String(cause)}`,
+            cause
+          })
+      }),
+      (disallow) => Effect.sync(disallow)
+    )
+  })
+
+/**
+ * Checks, with a preflight from each origin, that a server answers CORS as `cors` asks (never changing its
+ * configuration).
+ */
+const checkCors = (server: TestServer, cors: CorsOptions) =>
+  Effect.forEach(
+    cors.origins.filter((origin) => origin !== "*").concat(cors.origins.includes("*") ? ["http://127.0.0.1:9"] : []),
+    (origin) =>
+      Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        const url = `${server.url}/`
+        const response = yield* client.execute(
+          HttpClientRequest.make("OPTIONS")(url).pipe(
+            HttpClientRequest.setHeaders({ origin, "access-control-request-method": "GET" })
+          )
+        )
+        const allowed = response.headers["access-control-allow-origin"]
+        const credentials = response.headers["access-control-allow-credentials"] === "true"
+        if (
+          response.status >= 200 && response.status < 300 && (allowed === origin || allowed === "*") &&
+          (cors.credentials !== true || (credentials && allowed === origin))
+        ) return
+        const settings = `[chttpd] enable_cors = true, [cors] origins = ${cors.origins.join(", ")}${
+          cors.credentials === true ? ", credentials = true" : ""
+        }`
+        return yield* new CouchTestServerError({
+          message: `${server.url} does not answer CORS for ${origin}${
+            cors.credentials === true ? " with credentials" : ""
+          } (a preflight answered ${response.status}, Access-Control-Allow-Origin ${allowed ?? "absent"}): set ${settings}`
+        })
+      }).pipe(
+        Effect.catchTags({
+          RequestError: (cause) =>
+            new CouchTestServerError({ message: `OPTIONS ${server.url}/ failed: ${cause.reason}`, cause }),
+          ResponseError: (cause) =>
+            new CouchTestServerError({ message: `OPTIONS ${server.url}/ failed: ${cause.reason}`, cause })
+        }),
+        Effect.provide(NodeHttpClient.layerUndici)
+      ),
+    { discard: true }
+  )
+
+/**
+ * `make` with options: `COUCHDB_URL` if set (its CORS settings checked against `cors`), else the embedded server
+ * (answering CORS as `cors` says while the scope is open).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = (options: Options): Effect.Effect<TestServer, CouchTestServerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = yield* make
+    const cors = options.cors
+    if (cors === undefined) return server
+    if (server.kind === "embedded") yield* allowCors(cors)
+    else yield* checkCors(server, cors)
+    return server
+  })
+
 /**
  * The test server: `COUCHDB_URL` if set, else an embedded server for the layer's lifetime.
  *
@@ -468,6 +637,29 @@ export const make: Effect.Effect<TestServer, CouchTestServerError, Scope.Scope> 
  * @category layers
  */
 export const layer: Layer.Layer<CouchTestServer, CouchTestServerError> = Layer.scoped(CouchTestServer, make)
+
+/**
+ * The test server with options, such as CORS for a browser app served from another origin: `COUCHDB_URL` if set,
+ * else an embedded server for the layer's lifetime.
+ *
+ * @example
+ * ```ts
+ * import { CouchTestServer } from "@effect-couch/testing"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ *
+ * // a browser test's page is served on http://127.0.0.1:8123, and its session logs in with a cookie
+ * const TestServer = CouchTestServer.layerWith({
+ *   cors: { origins: ["http://127.0.0.1:8123"], credentials: true, maxAge: "10 minutes" }
+ * })
+ * export const TestLive = Layer.merge(TestServer, NodeHttpClient.layerUndici)
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (options: Options): Layer.Layer<CouchTestServer, CouchTestServerError> =>
+  Layer.scoped(CouchTestServer, makeWith(options))
 
 /**
  * Always the embedded server, even when `COUCHDB_URL` is set.

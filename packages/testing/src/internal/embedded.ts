@@ -87,6 +87,12 @@ export interface EmbeddedServer {
    * the same port with its data, as a restarted CouchDB does.
    */
   readonly restart: (downtimeMs: number) => Promise<void>
+  /**
+   * Answers cross-origin requests as CouchDB does with `[chttpd] enable_cors = true` and this `[cors]` section,
+   * until the returned function is called (without a policy, no CORS: preflights are not answered). Throws when
+   * the policy is not valid.
+   */
+  readonly allowCors: (policy: CorsPolicy) => () => void
 }
 
 /** @internal */
@@ -446,6 +452,161 @@ const installResponseRewriter = (req: Request, res: Response): void => {
     }
     return send(body)
   }
+}
+
+// -----------------------------------------------------------------------------
+// CORS: CouchDB's [chttpd] enable_cors and [cors] section (chttpd_cors), off until a policy is allowed
+// -----------------------------------------------------------------------------
+
+/**
+ * One `[cors]` configuration: `origins` (`*` for any), `credentials`, `methods`, `headers`, `exposed_headers`
+ * and `max_age` (seconds), as CouchDB reads them.
+ *
+ * @internal
+ */
+export interface CorsPolicy {
+  readonly origins: ReadonlyArray<string>
+  readonly credentials?: boolean | undefined
+  readonly methods?: ReadonlyArray<string> | undefined
+  readonly headers?: ReadonlyArray<string> | undefined
+  readonly exposedHeaders?: ReadonlyArray<string> | undefined
+  readonly maxAge?: number | undefined
+}
+
+/** CouchDB's defaults (chttpd_cors.hrl): the headers and methods a preflight accepts, those exposed. */
+const corsSupportedHeaders = [
+  "accept", "accept-language", "authorization", "content-length", "content-range", "content-type", "destination",
+  "expires", "if-match", "last-modified", "origin", "pragma", "x-couch-full-commit", "x-couch-id",
+  "x-couch-persist", "x-couchdb-www-authenticate", "x-http-method-override", "x-requested-with",
+  "x-couchdb-vhost-path"
+]
+const corsSupportedMethods = ["CONNECT", "COPY", "DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "TRACE"]
+const corsSimpleHeaders = ["cache-control", "content-language", "content-type", "expires", "last-modified", "pragma"]
+const corsCouchHeaders = [
+  "accept-ranges", "etag", "server", "x-couch-request-id", "x-couch-update-newrev", "x-couchdb-body-time"
+]
+const corsSimpleContentTypes = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]
+const corsDefaultMaxAge = 600
+
+/** A policy with every setting given. */
+interface ResolvedCorsPolicy {
+  readonly origins: ReadonlyArray<string>
+  readonly credentials: boolean
+  readonly methods: ReadonlyArray<string>
+  readonly headers: ReadonlyArray<string>
+  readonly exposedHeaders: ReadonlyArray<string>
+  readonly maxAge: number
+}
+
+const httpToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** A policy with CouchDB's defaults filled in; throws on what CouchDB could never match. */
+const resolveCorsPolicy = (policy: CorsPolicy): ResolvedCorsPolicy => {
+  if (policy.origins.length === 0) throw new Error("cors.origins is empty: list origins, or \"*\" for any")
+  for (const origin of policy.origins) {
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(origin)
+    } catch {
+      parsed = undefined
+    }
+    // an origin is scheme://host[:port]: with a path or a trailing slash it never equals a browser's Origin
+    if (origin !== "*" && (parsed === undefined || parsed.origin !== origin)) {
+      throw new Error(`cors.origins: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`)
+    }
+  }
+  for (const method of policy.methods ?? []) {
+    if (!httpToken.test(method)) throw new Error(`cors.methods: ${JSON.stringify(method)} is not a method`)
+  }
+  for (const header of [...(policy.headers ?? []), ...(policy.exposedHeaders ?? [])]) {
+    if (!httpToken.test(header)) throw new Error(`cors headers: ${JSON.stringify(header)} is not a header name`)
+  }
+  const maxAge = policy.maxAge ?? corsDefaultMaxAge
+  if (!Number.isSafeInteger(maxAge) || maxAge < 0) throw new Error(`cors.maxAge: ${maxAge} is not a number of seconds`)
+  return {
+    origins: [...policy.origins],
+    credentials: policy.credentials ?? false,
+    methods: policy.methods === undefined ? corsSupportedMethods : [...policy.methods],
+    headers: (policy.headers ?? corsSupportedHeaders).map((header) => header.toLowerCase()),
+    exposedHeaders: (policy.exposedHeaders ?? corsCouchHeaders).map((header) => header.toLowerCase()),
+    maxAge
+  }
+}
+
+/**
+ * The policies allowed on one server (each `CouchTestServer` layer that asks for CORS adds its own for its
+ * lifetime) and the middleware that answers with them: the first policy naming the request's origin, else the
+ * first accepting any origin.
+ */
+const corsPolicies = () => {
+  const policies = new Set<ResolvedCorsPolicy>()
+  const policyFor = (origin: string) => {
+    const all = [...policies]
+    return all.find((policy) => policy.origins.includes(origin)) ?? all.find((policy) => policy.origins.includes("*"))
+  }
+
+  /** A preflight's headers, or `undefined` when CouchDB would not take the request as a preflight. */
+  const preflight = (policy: ResolvedCorsPolicy, origin: string, req: Request) => {
+    const method = req.headers["access-control-request-method"]
+    if (typeof method !== "string" || !policy.methods.includes(method)) return undefined
+    const asked = req.headers["access-control-request-headers"] ?? ""
+    const names = asked.split(/,\s*/).map((name) => name.trim().toLowerCase()).filter((name) => name !== "")
+    if (names.some((name) => !policy.headers.includes(name))) return undefined
+    return {
+      "Access-Control-Allow-Origin": origin,
+      "Access-Control-Max-Age": String(policy.maxAge),
+      "Access-Control-Allow-Methods": policy.methods.join(", "),
+      ...(policy.credentials ? { "Access-Control-Allow-Credentials": "true" } : {}),
+      "Access-Control-Allow-Headers": asked
+    }
+  }
+
+  /** Exposes the answer's simple headers, its content type and the configured ones, as CouchDB does. */
+  const exposeOnWriteHead = (policy: ResolvedCorsPolicy, res: Response) => {
+    const writeHead = res.writeHead
+    const patched = function(this: Response, ...args: Array<unknown>) {
+      const given = args.find((arg): arg is Record<string, unknown> => isRecord(arg))
+      const names = [...res.getHeaderNames(), ...Object.keys(given ?? {}).map((name) => name.toLowerCase())]
+      const simple = [...new Set(names.filter((name) => corsSimpleHeaders.includes(name)))]
+      const contentType = String(res.getHeader("content-type") ?? prop(given, "content-type") ?? "").toLowerCase()
+      const exposed = simple.includes("content-type") && corsSimpleContentTypes.includes(contentType) ?
+        simple :
+        ["content-type", ...simple.filter((name) => name !== "content-type")]
+      if (!res.headersSent) {
+        res.setHeader("Access-Control-Expose-Headers", [...exposed, ...policy.exposedHeaders].join(", "))
+      }
+      return Reflect.apply(writeHead, this, args) as Response
+    }
+    res.writeHead = patched as typeof res.writeHead
+  }
+
+  const middleware: RequestHandler = (req, res, next) => {
+    const origin = req.headers.origin
+    const policy = typeof origin === "string" && policies.size > 0 ? policyFor(origin) : undefined
+    if (policy === undefined || origin === undefined) return next()
+    if (req.method === "OPTIONS") {
+      const headers = preflight(policy, origin, req)
+      if (headers !== undefined) {
+        res.writeHead(204, headers)
+        res.end()
+        return
+      }
+    }
+    res.setHeader("Access-Control-Allow-Origin", origin)
+    if (policy.credentials) res.setHeader("Access-Control-Allow-Credentials", "true")
+    exposeOnWriteHead(policy, res)
+    next()
+  }
+
+  /** Allows a policy until the returned function is called. Throws when the policy is not valid. */
+  const allow = (policy: CorsPolicy): (() => void) => {
+    const resolved = resolveCorsPolicy(policy)
+    policies.add(resolved)
+    return () => {
+      policies.delete(resolved)
+    }
+  }
+  return { middleware, allow }
 }
 
 // -----------------------------------------------------------------------------
@@ -1082,6 +1243,8 @@ export const start = async (options: EmbeddedServerOptions): Promise<EmbeddedSer
   const app = express()
   app.disable("x-powered-by")
   app.set("etag", false)
+  const cors = corsPolicies()
+  app.use(cors.middleware)
   app.use(front(ctx))
   app.use(pouchApp)
 
@@ -1146,7 +1309,7 @@ export const start = async (options: EmbeddedServerOptions): Promise<EmbeddedSer
     return restarting
   }
 
-  return { url: ctx.url, version: embeddedVersion, admin: options, stop, restart }
+  return { url: ctx.url, version: embeddedVersion, admin: options, stop, restart, allowCors: cors.allow }
 }
 
 // -----------------------------------------------------------------------------
