@@ -45,6 +45,11 @@ export interface Basic {
  * A cookie session: the session logs in with `POST /_session` when it opens, sends the `AuthSession` cookie,
  * keeps the fresh cookie the server issues, and logs out with `DELETE /_session` when it closes.
  *
+ * Where the login's answer shows no cookie (a browser hides `Set-Cookie` from `fetch`), the platform's cookie jar
+ * keeps it: the session sends no `Cookie` header, checks once after the login that the next request is not
+ * anonymous (else it fails with `UnauthorizedError`: across origins the requests need `credentials: "include"`),
+ * and logs in again once when an answer shows the cookie lapsed (a 401, or an anonymous `GET /_session`).
+ *
  * @since 0.1.0
  * @category models
  */
