@@ -202,6 +202,37 @@ export const make = (
           }, putErrors)
         if (typeof content === "string") return yield* send(HttpBody.text(content, contentType))
         if (content instanceof Uint8Array) return yield* send(HttpBody.uint8Array(content, contentType))
+        // A browser sends a stream as a request body only over HTTP/2 (Chrome; Firefox and Safari not at all),
+        // and CouchDB speaks HTTP/1.1: there the upload fails (ERR_ALPN_NEGOTIATION_FAILED) after the stream was
+        // taken. So on a browser's platform the stream is read to its end first and sent as bytes, its length
+        // checked against contentLength before anything is sent. A browser is told by HTML's navigator.product
+        // ("Gecko" in every browser, windows and workers; "ReactNative" there, whose fetch takes no stream
+        // either); Node, Deno and Bun have none.
+        const product = (globalThis as { readonly navigator?: { readonly product?: unknown } }).navigator?.product
+        if (product === "Gecko" || product === "ReactNative") {
+          const { chunks, size } = yield* Stream.runFold(
+            content,
+            { chunks: [] as Array<Uint8Array>, size: 0 },
+            (acc, chunk) => {
+              acc.chunks.push(chunk)
+              acc.size += chunk.length
+              return acc
+            }
+          )
+          if (length !== undefined && size !== length) {
+            return yield* invalid(
+              "content length",
+              `the stream gave ${size} bytes, not the ${length} of contentLength (nothing was sent)`
+            )
+          }
+          const bytes = new Uint8Array(size)
+          let offset = 0
+          for (const chunk of chunks) {
+            bytes.set(chunk, offset)
+            offset += chunk.length
+          }
+          return yield* send(HttpBody.uint8Array(bytes, contentType))
+        }
         // a stream is handed to the client as a stream: chunks are sent as they are produced. Its own failure
         // reaches the client as a transport failure: remember it, to fail with it.
         const failure = yield* Ref.make(Option.none<E>())
