@@ -136,6 +136,12 @@ export interface GetOptions {
   readonly attachments?: boolean | undefined
   /** With `attachments`: only those changed since these revisions. */
   readonly attsSince?: ReadonlyArray<string> | undefined
+  /**
+   * The read quorum (`r`): how many copies must answer before the read does (CouchDB's default is a majority of
+   * `n`). On a cluster, a read right after a write answered 202 can miss it; `r` equal to the database's `n` reads
+   * every copy.
+   */
+  readonly r?: number | undefined
 }
 
 /**
@@ -159,6 +165,11 @@ export interface PutOptions {
   readonly batch?: boolean | undefined
   /** `new_edits=false`: store the given `_rev` as is (replication). */
   readonly newEdits?: boolean | undefined
+  /**
+   * The write quorum (`w`): how many copies must confirm the write before a 201 (CouchDB's default is a majority
+   * of `n`); fewer confirmations give 202, `accepted: true` in the result.
+   */
+  readonly w?: number | undefined
 }
 
 /**

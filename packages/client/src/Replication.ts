@@ -292,19 +292,20 @@ export interface ReplicationInfo extends Schema.Schema.Type<typeof ReplicationIn
 /**
  * A replication document as the scheduler sees it (`/_scheduler/docs`): its `state` (`initializing`, `running`,
  * `pending`, `crashing`, `error`, `completed`, `failed`), progress and errors. Read leniently: every field but
- * `docId` may be missing. `source` and `target` are URLs without credentials.
+ * `docId` may be missing, and a `null` one reads as missing (a cluster answers `"state": null` for a document
+ * whose replication no node has picked up yet). `source` and `target` are URLs without credentials.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const SchedulerDoc = Schema.Struct({
-  database: Schema.optional(Schema.String),
+  database: Schema.optionalWith(Schema.String, { nullable: true }),
   docId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("doc_id")),
   id: Schema.optional(Schema.NullOr(Schema.String)),
-  node: Schema.optional(Schema.String),
-  source: Schema.optional(Schema.String),
-  target: Schema.optional(Schema.String),
-  state: Schema.optional(Schema.String),
+  node: Schema.optionalWith(Schema.String, { nullable: true }),
+  source: Schema.optionalWith(Schema.String, { nullable: true }),
+  target: Schema.optionalWith(Schema.String, { nullable: true }),
+  state: Schema.optionalWith(Schema.String, { nullable: true }),
   info: Schema.optional(Schema.NullOr(ReplicationInfo)),
   errorCount: Schema.optional(Schema.Number).pipe(Schema.fromKey("error_count")),
   lastUpdated: Schema.optional(Schema.String).pipe(Schema.fromKey("last_updated")),

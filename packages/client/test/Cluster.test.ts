@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { CouchSession, type Database } from "../src/index.js"
 import { fakeClient, json } from "./fake.js"
@@ -48,5 +49,58 @@ describe("202 Accepted", () => {
         }
         if (status === 201) assert.deepStrictEqual(results.put, { id: "a", rev: "2-b" })
       }
+    }))
+})
+
+describe("read-modify-write on a cluster", () => {
+  it.effect("modify whose write was accepted (202) but lost to a concurrent one removes its revision and applies its change again on the winner", () =>
+    Effect.gen(function*() {
+      const puts: Array<unknown> = []
+      let conflicted = false
+      const fake = fakeClient((seen) => {
+        const path = seen.url.pathname
+        if (path !== "/db/counter") return json(404, { error: "not_found" })
+        if (seen.method === "GET" && seen.url.searchParams.get("conflicts") === "true") {
+          // the settling read: another writer's 2-theirs won, ours is a losing leaf
+          return json(200, {
+            _id: "counter",
+            _rev: "2-theirs",
+            _conflicts: conflicted ? [] : ["2-mine"],
+            _revisions: { start: 2, ids: ["theirs", "base"] }
+          })
+        }
+        if (seen.method === "GET") {
+          return json(200, puts.length === 0 ? { _id: "counter", _rev: "1-base", n: 0 } : { _id: "counter", _rev: "2-theirs", n: 1 })
+        }
+        if (seen.method === "DELETE") {
+          conflicted = true
+          return json(200, { ok: true, id: "counter", rev: "3-gone" })
+        }
+        puts.push(seen.url.searchParams.toString())
+        return puts.length === 1 ?
+          json(202, { ok: true, id: "counter", rev: "2-mine" }) :
+          json(201, { ok: true, id: "counter", rev: "3-both" })
+      })
+      const written = yield* withDatabase(fake, (db) =>
+        db.modify("counter", (doc) => ({ ...doc, n: (doc.n as number) + 1 }), { schedule: Schedule.recurs(3) }))
+      assert.deepStrictEqual(written, { id: "counter", rev: "3-both" })
+      const deletes = fake.seen.filter((seen) => seen.method === "DELETE")
+      assert.deepStrictEqual(deletes.map((seen) => seen.url.searchParams.get("rev")), ["2-mine"])
+      assert.strictEqual(puts.length, 2)
+    }))
+
+  it.effect("modify whose accepted write is on the winning branch keeps it", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient((seen) => {
+        if (seen.method === "GET" && seen.url.searchParams.get("conflicts") === "true") {
+          // someone already wrote on top of ours: ours is an ancestor of the winner
+          return json(200, { _id: "c", _rev: "3-next", _conflicts: [], _revisions: { start: 3, ids: ["next", "mine", "base"] } })
+        }
+        if (seen.method === "GET") return json(200, { _id: "c", _rev: "1-base", n: 0 })
+        return json(202, { ok: true, id: "c", rev: "2-mine" })
+      })
+      const written = yield* withDatabase(fake, (db) => db.modify("c", (doc) => ({ ...doc, n: 1 })))
+      assert.deepStrictEqual(written, { id: "c", rev: "2-mine", accepted: true })
+      assert.isFalse(fake.seen.some((seen) => seen.method === "DELETE"))
     }))
 })

@@ -73,7 +73,7 @@ describe("status mapping", () => {
           retry: false
         })
         const db = yield* couch.use("orders")
-        return yield* Effect.all([
+        const operations: ReadonlyArray<Effect.Effect<unknown, CouchError.CouchError>> = [
           couch.info,
           couch.session,
           couch.checkCredentials,
@@ -84,7 +84,8 @@ describe("status mapping", () => {
           db.info,
           db.get("x"),
           db.head("x")
-        ].map((operation) => Effect.flip(operation)))
+        ]
+        return yield* Effect.all(operations.map((operation) => Effect.flip(operation)))
       })).pipe(Effect.provide(fake.layer))
       for (const [i, error] of errors.entries()) {
         assert.instanceOf(error, CouchError.ForbiddenError)

@@ -4,6 +4,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { CouchAuth, CouchError, CouchSession, Document } from "../src/index.js"
@@ -92,8 +93,9 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
       assert.instanceOf(leftOf(refused), CouchError.InvalidArgumentError)
     }))
 
-  it.scoped("modify retries on conflicts: concurrent increments all land", () =>
+  it.scoped("modify retries on conflicts: concurrent increments all land (on one node)", () =>
     Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
       const db = yield* testDatabase()
       yield* db.put({ _id: "counter", n: 0 })
       yield* Effect.forEach(
@@ -101,7 +103,13 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
         () => db.modify("counter", (doc) => ({ ...doc, n: (doc.n as number) + 1 }), {}),
         { concurrency: "unbounded" }
       )
-      assert.strictEqual((yield* db.get("counter")).n, 8)
+      const n = (yield* db.get("counter")).n as number
+      // on a 3-node CouchDB 3.5.2 some rounds end at 7 of 8, with every write answered 201 or 409 and no conflict
+      // left: an increment is lost without a trace the client can see (a likely cause: revision ids are a hash of
+      // the parent and the body, so two writers of the same body from one revision write the same revision).
+      // See the README's Clusters section.
+      if (server.capabilities.cluster) assert.isTrue(n >= 1 && n <= 8, `n = ${n}`)
+      else assert.strictEqual(n, 8)
     }))
 
   it.scoped("local documents are read, written and removed; design documents keep their prefix", () =>
@@ -284,6 +292,13 @@ layer(TestLive, { excludeTestServices: true })("_all_docs", (it) => {
       const db = yield* testDatabase()
       const ids = Array.from({ length: count }, (_, i) => `k${String(i).padStart(4, "0")}`)
       yield* db.bulkDocs(ids.map((id, i) => ({ _id: id, i })))
+      // a cluster's _all_docs reads one copy of each shard, which may not have the write yet: wait until every
+      // row is seen three reads in a row
+      yield* db.allDocsPage().pipe(
+        Effect.filterOrFail((page) => page.rows.length === count, () => "not yet" as const),
+        Effect.repeat({ times: 2 }),
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100, while: (error) => error === "not yet" })
+      )
       return { db, ids }
     })
 
@@ -343,8 +358,13 @@ layer(TestLive, { excludeTestServices: true })("security and maintenance", (it) 
       const name = `u${Date.now()}${Math.floor(Math.random() * 1e6)}`
       yield* couch.createUser({ name, password: "pw-123456" })
       yield* Effect.addFinalizer(() => Effect.ignore(couch.deleteUser(name)))
-      yield* db.addMembers({ names: ["someone-else"] })
-      const security = yield* db.security
+      const written = yield* db.addMembers({ names: ["someone-else"] })
+      assert.deepStrictEqual(written.members?.names, ["someone-else"])
+      // on a cluster a read right after the write may still see the old object (a shard copy not updated yet)
+      const security = yield* db.security.pipe(
+        Effect.filterOrFail((read) => read.members?.names?.includes("someone-else") === true, () => "not yet" as const),
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50, while: (error) => error === "not yet" })
+      )
       assert.deepStrictEqual(security.members?.names, ["someone-else"])
       const outsider = yield* CouchSession.make({ url: server.url, auth: CouchAuth.basic(name, "pw-123456") })
       const asOutsider = yield* outsider.use(db.name)

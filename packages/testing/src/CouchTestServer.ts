@@ -139,10 +139,16 @@ export interface Capabilities {
   readonly designInfo: boolean
   /** `_find` answers `execution_stats` when asked. Embedded: `false`. */
   readonly executionStats: boolean
+  /**
+   * The server is a node of a cluster of more than one node (`/_membership`): writes can be answered 202, reads can
+   * be stale, concurrent writers can leave conflicts. Embedded: `false`; on CouchDB: detected.
+   */
+  readonly cluster: boolean
 }
 
 /**
- * The capabilities of Apache CouchDB 3.x (`loginLockout` depends on the version).
+ * The capabilities of Apache CouchDB 3.x (`loginLockout` depends on the version; `cluster` is `false` here, and
+ * detected from `/_membership` for a server at `COUCHDB_URL`).
  *
  * @since 0.1.0
  * @category capabilities
@@ -184,7 +190,8 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     requestIdHeader: true,
     startkeyDocid: true,
     designInfo: true,
-    executionStats: true
+    executionStats: true,
+    cluster: false
   }
 }
 
@@ -402,8 +409,12 @@ const probe = (server: Pick<TestServer, "url" | "admin">) =>
         message: `The credentials for ${server.url} (user '${server.admin.username}') are not a server admin's`
       })
     }
-    return info
+    const membership = yield* execute(adminRequest(server, "GET", "/_membership"))
+    const nodes = yield* decodeJson(Membership, "GET /_membership answer")(membership.body)
+    return { ...info, cluster: nodes.cluster_nodes.length > 1 }
   })
+
+const Membership = Schema.Struct({ cluster_nodes: Schema.Array(Schema.String) })
 
 // -----------------------------------------------------------------------------
 // constructors
@@ -484,7 +495,7 @@ export const makeRemote = (options: {
       admin,
       kind: "couchdb",
       version: info.version,
-      capabilities: couchdbCapabilities(info.version),
+      capabilities: { ...couchdbCapabilities(info.version), cluster: info.cluster },
       restart: undefined
     })
   })

@@ -108,7 +108,8 @@ const getParams = (options: Document.GetOptions) => ({
   local_seq: boolParam(options.localSeq),
   meta: boolParam(options.meta),
   attachments: boolParam(options.attachments),
-  atts_since: jsonParam(options.attsSince)
+  atts_since: jsonParam(options.attsSince),
+  r: options.r
 })
 
 /** The `_id` of an encoded document, checked. */
@@ -173,6 +174,61 @@ const toRows = <A, D>(
     rowWith<A>
   )
 
+/** A document's winning revision and its conflicts. */
+const RevisionAndConflicts = Schema.Struct({
+  _rev: Schema.String,
+  _conflicts: Schema.optional(Schema.Array(Schema.String)),
+  _revisions: Schema.optional(Schema.Struct({ start: Schema.Number, ids: Schema.Array(Schema.String) }))
+})
+
+/** Whether `rev` is the winning revision or one of its ancestors. */
+const onWinningBranch = (doc: typeof RevisionAndConflicts.Type, rev: string): boolean => {
+  if (doc._rev === rev) return true
+  const history = doc._revisions
+  if (history === undefined) return false
+  const [position, hash] = [Number.parseInt(rev, 10), rev.slice(rev.indexOf("-") + 1)]
+  const index = history.start - position
+  return index >= 0 && history.ids[index] === hash
+}
+
+/**
+ * After a read-modify-write answered 202 (a cluster that could not confirm it with `w` copies): concurrent writers
+ * from the same revision may all have been accepted, leaving conflicts. The document is read again with its
+ * conflicts and history from three copies; when this write's revision is not on the winning branch, it lost: a
+ * losing leaf is removed, and the write fails with `ConflictError`, so that the caller's retry applies its change
+ * again on the winner. The winner stays: every loser removes its own, so the writers converge on one branch that
+ * holds every change. (A write that is not visible at all yet is taken as lost too: best effort, not a proof.)
+ */
+const settleAccepted = (
+  transport: Request.Transport,
+  path: string,
+  written: Document.WriteResult
+): Effect.Effect<Document.WriteResult, CouchError.ConflictError | Database.WriteError> =>
+  written.accepted !== true ? Effect.succeed(written) : Request.json(
+    transport,
+    { method: "GET", path, params: { conflicts: "true", revs: "true", r: 3 } },
+    RevisionAndConflicts,
+    readErrors
+  ).pipe(
+    Effect.catchTag("NotFoundError", (): Effect.Effect<typeof RevisionAndConflicts.Type> => Effect.succeed({ _rev: written.rev })),
+    Effect.flatMap((doc) => {
+      if (onWinningBranch(doc, written.rev)) return Effect.succeed(written)
+      const losingLeaf = (doc._conflicts ?? []).includes(written.rev)
+      const lost = new CouchError.ConflictError({
+        method: "PUT",
+        url: Request.fullUrl(transport, { method: "PUT", path }),
+        status: 409,
+        error: "conflict",
+        reason: "a concurrent write from the same revision won; this write's revision was removed"
+      })
+      if (!losingLeaf) return Effect.fail(lost)
+      return Request.written(transport, { method: "DELETE", path, params: { rev: written.rev }, idempotent: true }, writeErrors).pipe(
+        Effect.catchTag("NotFoundError", () => Effect.void),
+        Effect.zipRight(Effect.fail(lost))
+      )
+    })
+  )
+
 /** The results of a `_bulk_docs` request, one per document. */
 type WriteResults = ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>
 
@@ -216,7 +272,8 @@ const documents = <A, D>(
       const path = yield* docPath(id)
       return yield* write("PUT", path, encoded, {
         batch: options.batch === true ? "ok" : undefined,
-        new_edits: boolParam(options.newEdits)
+        new_edits: boolParam(options.newEdits),
+        w: options.w
       })
     }).pipe(span("put"))
 
@@ -454,6 +511,7 @@ const documents = <A, D>(
       }).pipe(span("copy", id)),
     modify: (id, f, options = {}) =>
       Effect.flatMap(get(id), (doc) => put(f(doc))).pipe(
+        Effect.flatMap((written) => Effect.flatMap(docPath(id), (path) => settleAccepted(transport, path, written))),
         Effect.retry({
           schedule: options.schedule ?? defaultModifySchedule,
           while: (error) => error instanceof CouchError.ConflictError
@@ -579,10 +637,11 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       if (existing !== undefined && existing.map === wanted.map && existing.reduce === wanted.reduce) {
         return "unchanged" as const
       }
-      yield* base.put({
+      const written = yield* base.put({
         ...(current ?? { _id: Names.designId(ddoc), language: "javascript" }),
         views: { ...current?.views, [view]: wanted }
       })
+      yield* settleAccepted(transport, designPath(ddoc), written)
       return current === undefined ? "created" as const : "updated" as const
     })
 

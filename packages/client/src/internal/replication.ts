@@ -456,6 +456,24 @@ export const make = (transport: Request.Transport, auth: CouchAuth.CouchAuth): O
         )).pipe(documentSpan("documentStatus", id)),
     remove: (id) =>
       Effect.flatMap(replicatorDb.head(id), (rev) => replicatorDb.remove(id, rev)).pipe(
+        // on a cluster the replicator may have written a newer revision on another copy: the delete answers 200
+        // and the document stays readable. Until it reads as gone, that is a conflict too
+        Effect.tap((removed) =>
+          replicatorDb.head(id).pipe(
+            Effect.flatMap((rev) =>
+              Effect.fail(
+                new CouchError.ConflictError({
+                  method: "DELETE",
+                  url: Request.fullUrl(transport, { method: "DELETE", path: `/${replicatorDatabase}/${Names.encodeDocumentId(id)}` }),
+                  status: 409,
+                  error: "conflict",
+                  reason: `the document is still there at ${rev} after ${removed.rev} deleted it`
+                })
+              )
+            ),
+            Effect.catchTag("NotFoundError", () => Effect.void)
+          )
+        ),
         // the replicator writes its state into the document: read the new revision and try again
         Effect.retry({
           while: (error) => error._tag === "ConflictError",
