@@ -519,6 +519,14 @@ export interface Documents<A, D> extends Queries<A, D> {
     options?: Document.CopyOptions
   ) => Effect.Effect<Document.WriteResult, WriteError>
   /**
+   * Writes a document whatever revision it is at ("create or update": aiocouch's `save` without a known revision).
+   * A `PUT` with the document's `_rev` (or none, which creates it); on `ConflictError`, the current revision is read
+   * (`HEAD`; none for a missing or deleted document) and the write sent again with it, as the schedule allows
+   * (default: 10 times, exponential from 10 ms, jittered). Last writer wins: what another writer stored in between
+   * is replaced. Typed databases encode the document with their schema.
+   */
+  readonly upsert: (doc: A, options?: ModifyOptions) => Effect.Effect<Document.WriteResult, WriteError>
+  /**
    * Reads a document, applies `f`, writes the result; when someone else wrote in between (`ConflictError`),
    * reads again and retries, as the schedule allows.
    */

@@ -112,6 +112,40 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
       else assert.strictEqual(n, 8)
     }))
 
+  it.scoped("upsert creates or replaces whatever the revision: new, stale, deleted, concurrent, typed, local", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const created = yield* db.upsert({ _id: "u", v: 1 })
+      assert.match(created.rev, /^1-/)
+      // no revision, a stale one: replaced all the same
+      yield* db.upsert({ _id: "u", v: 2 })
+      const replaced = yield* db.upsert({ _id: "u", _rev: created.rev, v: 3 })
+      assert.match(replaced.rev, /^3-/)
+      assert.strictEqual((yield* db.get("u")).v, 3)
+      // a deleted document is written again
+      yield* db.remove("u", replaced.rev)
+      yield* db.upsert({ _id: "u", v: 4 })
+      assert.strictEqual((yield* db.get("u")).v, 4)
+      // concurrent writers: every one lands, the last one wins
+      const results = yield* Effect.forEach(
+        Array.from({ length: 6 }, (_, i) => i),
+        (i) => db.upsert({ _id: "race", writer: i }),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(results.length, 6)
+      const race = yield* db.get("race", { conflicts: true })
+      assert.isUndefined(race._conflicts)
+      assert.include([0, 1, 2, 3, 4, 5], race.writer)
+      // typed, through the schema; and a local document, whose revision is read from the document
+      const people = db.withSchema(Person)
+      yield* people.upsert({ _id: "ada", name: "Ada", age: 36, born: new Date("1815-12-10T00:00:00.000Z") })
+      yield* people.upsert({ _id: "ada", name: "Ada", age: 37, born: new Date("1815-12-10T00:00:00.000Z") })
+      assert.strictEqual((yield* people.get("ada")).age, 37)
+      yield* db.upsert({ _id: "_local/state", v: 1 })
+      yield* db.upsert({ _id: "_local/state", v: 2 })
+      assert.strictEqual((yield* db.getLocal("state")).v, 2)
+    }))
+
   it.scoped("local documents are read, written and removed; design documents keep their prefix", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase()

@@ -524,3 +524,23 @@ describe("a follower that cannot loop forever", () => {
       assert.strictEqual(fake.seen.length, 30 + 20)
     }))
 })
+
+describe("view queries refused before any request", () => {
+  it.effect("keys with a key range is InvalidArgumentError (CouchDB would apply the range and ignore the keys)", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(() => json(200, { total_rows: 0, offset: 0, rows: [] }))
+      const failures = yield* withDatabase(fake, (db) =>
+        Effect.all([
+          Effect.flip(Stream.runDrain(db.view("d", "v", { keys: ["a"], startkey: "a" }))),
+          Effect.flip(Stream.runDrain(db.view("d", "v", { keys: ["a"], endkey: "z", oneRequest: true }))),
+          Effect.flip(db.viewPage("d", "v", { keys: ["a"], key: "a" })),
+          Effect.flip(Stream.runDrain(db.reduce("d", "v", { keys: ["a"], startkey: "a", group: true }))),
+          Effect.flip(db.viewQueries("d", "v", [{ keys: ["a"] }, { keys: ["b"], endkey: "c" }]))
+        ]))
+      for (const failure of failures) assert.strictEqual(failure._tag, "InvalidArgumentError")
+      assert.strictEqual(fake.seen.length, 0)
+      // keys alone, or a range alone, are sent
+      yield* withDatabase(fake, (db) => Effect.zip(db.viewPage("d", "v", { keys: ["a"] }), db.viewPage("d", "v", { startkey: "a" })))
+      assert.strictEqual(fake.seen.length, 2)
+    }))
+})

@@ -434,6 +434,18 @@ const documents = <A, D>(
     Database.ReadError | D
   > => options.decode === "either" ? from.stream(options, either(codec)) : from.stream(options, codec)
 
+  const head: Database.Documents<A, D>["head"] = (id) =>
+    Effect.flatMap(docPath(id), (path) => {
+      if (id.startsWith("_local/")) {
+        // a local document's ETag is not its revision: read the revision from the document
+        return Request.json(transport, { method: "GET", path }, LocalRevision, readErrors).pipe(
+          Effect.map((doc) => doc._rev)
+        )
+      }
+      const request: Request.Request = { method: "HEAD", path }
+      return Request.execute(transport, request, readErrors, (response) => etagRevision(response, request, transport))
+    }).pipe(span("head", id))
+
   const service: Database.Documents<A, D> = {
     ...Query.make(transport, root, codec, attributes),
     ...ChangesImpl.make(transport, root, codec, attributes),
@@ -476,17 +488,7 @@ const documents = <A, D>(
           ),
           span("getOpenRevisions", id)
         ),
-    head: (id) =>
-      Effect.flatMap(docPath(id), (path) => {
-        if (id.startsWith("_local/")) {
-          // a local document's ETag is not its revision: read the revision from the document
-          return Request.json(transport, { method: "GET", path }, LocalRevision, readErrors).pipe(
-            Effect.map((doc) => doc._rev)
-          )
-        }
-        const request: Request.Request = { method: "HEAD", path }
-        return Request.execute(transport, request, readErrors, (response) => etagRevision(response, request, transport))
-      }).pipe(span("head", id)),
+    head,
     put,
     post: (doc, options = {}) =>
       // a document without `_id` is what POST is for; the codec checks the rest
@@ -509,6 +511,33 @@ const documents = <A, D>(
           headers: { destination }
         }, writeErrors)
       }).pipe(span("copy", id)),
+    upsert: (doc, options = {}) =>
+      Effect.gen(function*() {
+        const encoded = yield* codec.encode(doc)
+        const id = yield* encodedId(encoded)
+        const path = yield* docPath(id)
+        const given = (encoded as { readonly _rev?: unknown })._rev
+        let rev = typeof given === "string" ? given : undefined
+        const attempt = Effect.suspend(() => {
+          const { _rev: _, ...rest } = encoded as Record<string, unknown>
+          return write("PUT", path, rev === undefined ? rest : { ...rest, _rev: rev })
+        }).pipe(
+          Effect.tapError((error) =>
+            error instanceof CouchError.ConflictError ?
+              // the current revision, or none for a missing or deleted document
+              head(id).pipe(
+                Effect.map((current) => void (rev = current)),
+                Effect.catchTag("NotFoundError", () => Effect.sync(() => void (rev = undefined))),
+                Effect.ignore
+              ) :
+              Effect.void
+          )
+        )
+        return yield* Effect.retry(attempt, {
+          schedule: options.schedule ?? defaultModifySchedule,
+          while: (error) => error instanceof CouchError.ConflictError
+        })
+      }).pipe(span("upsert")),
     modify: (id, f, options = {}) =>
       Effect.flatMap(get(id), (doc) => put(f(doc))).pipe(
         Effect.flatMap((written) => Effect.flatMap(docPath(id), (path) => settleAccepted(transport, path, written))),

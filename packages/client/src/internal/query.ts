@@ -411,17 +411,39 @@ export const make = <A, D>(
     Stream.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })
   const ofView = (ddoc: string, view: string) => ({ "couchdb.design": Names.designName(ddoc), "couchdb.view": view })
 
+  /** A view query that gives `keys` and a range: CouchDB applies the range and silently ignores the keys. */
+  const keysWithRange = (
+    query: { readonly keys?: ReadonlyArray<unknown> | undefined; readonly key?: unknown; readonly startkey?: unknown; readonly endkey?: unknown } | undefined
+  ): CouchError.InvalidArgumentError | undefined =>
+    query?.keys !== undefined && (query.key !== undefined || query.startkey !== undefined || query.endkey !== undefined) ?
+      new CouchError.InvalidArgumentError({
+        argument: "view query",
+        description: "keys cannot be given with key, startkey or endkey: CouchDB would apply the range and ignore the keys"
+      }) :
+      undefined
+  const checkedStream = <A, E>(query: Parameters<typeof keysWithRange>[0], stream: () => Stream.Stream<A, E>) => {
+    const problem = keysWithRange(query)
+    return problem === undefined ? stream() : Stream.fail(problem)
+  }
+  const checkedEffect = <A, E>(queries: ReadonlyArray<Parameters<typeof keysWithRange>[0]>, effect: () => Effect.Effect<A, E>) => {
+    const problem = queries.map(keysWithRange).find((problem) => problem !== undefined)
+    return problem === undefined ? effect() : Effect.fail(problem)
+  }
+
   return {
     find: (query) => find(query).pipe(effectSpan("find")),
     findStream: (query) => findStream(query).pipe(streamSpan("findStream")),
     explain: (query) => explain(query).pipe(effectSpan("explain")),
-    view: (ddoc, name, query, schemas) => view(ddoc, name, query, schemas).pipe(streamSpan("view", ofView(ddoc, name))),
+    view: (ddoc, name, query, schemas) =>
+      checkedStream(query, () => view(ddoc, name, query, schemas)).pipe(streamSpan("view", ofView(ddoc, name))),
     viewPage: (ddoc, name, query, schemas) =>
-      viewPage(ddoc, name, query, schemas).pipe(effectSpan("viewPage", ofView(ddoc, name))),
+      checkedEffect([query], () => viewPage(ddoc, name, query, schemas)).pipe(effectSpan("viewPage", ofView(ddoc, name))),
     reduce: (ddoc, name, query, schemas) =>
-      reduce(ddoc, name, query, schemas).pipe(streamSpan("reduce", ofView(ddoc, name))),
+      checkedStream(query, () => reduce(ddoc, name, query, schemas)).pipe(streamSpan("reduce", ofView(ddoc, name))),
     viewQueries: (ddoc, name, queries, schemas) =>
-      viewQueries(ddoc, name, queries, schemas).pipe(effectSpan("viewQueries", ofView(ddoc, name)))
+      checkedEffect(queries, () => viewQueries(ddoc, name, queries, schemas)).pipe(
+        effectSpan("viewQueries", ofView(ddoc, name))
+      )
   }
 }
 
