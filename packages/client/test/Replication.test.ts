@@ -206,7 +206,11 @@ layer(TestLive, { excludeTestServices: true })("replication against the test ser
           (status) => Either.isRight(status) && status.right.state === "completed"
         ).pipe(Effect.flatMap((status) => status))
         assert.strictEqual(status.docId, id)
-        const docs = yield* couch.scheduler.docs()
+        const docs = yield* eventually(
+          "the scheduler to list the document",
+          couch.scheduler.docs(),
+          (docs) => docs.docs.some((doc) => doc.docId === id)
+        )
         assert.isTrue(docs.docs.some((doc) => doc.docId === id))
       }
       yield* couch.replicator.remove(id)

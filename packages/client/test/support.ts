@@ -2,6 +2,7 @@ import { CouchTestServer } from "@effect-couch/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { CouchAuth, CouchSession } from "../src/index.js"
 
 /** The test server (embedded, or `COUCHDB_URL`) and an HTTP client. */
@@ -24,3 +25,18 @@ export const testDatabase = (prefix = "t") =>
     const couch = yield* CouchSession.CouchSession
     return yield* couch.use(name)
   })
+
+/**
+ * Runs `effect` until `done` holds of its result, every 100 ms for at most 10 s: for reads that a cluster may
+ * answer from a copy that has not seen a write yet (a single node answers the first time).
+ */
+export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean) =>
+  effect.pipe(
+    Effect.filterOrFail(done, () => new NotYet()),
+    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100, while: (error) => error instanceof NotYet }),
+    Effect.catchIf((error): error is NotYet => error instanceof NotYet, () => effect)
+  )
+
+class NotYet {
+  readonly _tag = "NotYet"
+}
