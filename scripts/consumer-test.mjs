@@ -11,14 +11,21 @@
 //      - `tsc --noEmit` over scripts/consumer/app.ts (and app-cjs.cts) with nodenext and with bundler resolution,
 //        strict, exactOptionalPropertyTypes, noUncheckedIndexedAccess, noPropertyAccessFromIndexSignature, and
 //        skipLibCheck off.
-//   3. (not yet) a browser bundle in headless Chromium: see the marked place below.
+//   3. the browser: scripts/consumer/browser/app.ts type-checked with the DOM's lib (no Node types), bundled by
+//      esbuild (ESM, platform browser, minified; its gzipped size is printed), and run in headless Chromium by
+//      browser/run.mjs: a page on its own 127.0.0.1 port against the embedded server (given CORS for that origin,
+//      with credentials), a cookie session over FetchHttpClient with credentials: "include": create, put, get,
+//      head, `_all_docs`, a continuous changes feed, an attachment uploaded from a stream and read back, a cookie
+//      that lapses; the page's requests are recorded over the DevTools protocol (exactly two logins).
 //
-// Needs Node 20+, npm, pnpm and the npm registry. Exits non-zero on the first failure and keeps the scratch
+// Needs Node 20+, npm, pnpm, the npm registry and Chromium (CHROMIUM, else /usr/bin/chromium: Debian's chromium,
+// which .ci/run installs). Exits non-zero on the first failure and keeps the scratch
 // directory then (its path is printed); EFFECT_COUCH_CONSUMER_KEEP=1 keeps it on success too.
 import { spawnSync } from "node:child_process"
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, posix, relative } from "node:path"
+import { gzipSync } from "node:zlib"
 import { publicModules } from "./exports.mjs"
 
 const root = join(import.meta.dirname, "..")
@@ -198,10 +205,15 @@ const install = () => {
     join(appDir, "package.json"),
     JSON.stringify({ name: "effect-couch-consumer", version: "0.0.0", private: true, type: "module" }, null, 2) + "\n"
   )
-  for (const file of readdirSync(fixtures)) copyFileSync(join(fixtures, file), join(appDir, file))
+  for (const file of readdirSync(fixtures)) {
+    if (statSync(join(fixtures, file)).isDirectory()) cpSync(join(fixtures, file), join(appDir, file), { recursive: true })
+    else copyFileSync(join(fixtures, file), join(appDir, file))
+  }
   const ranges = readJson(join(root, "package.json")).devDependencies
   const registry = ["effect", "@effect/platform", "@effect/platform-node", "typescript", "@types/node"]
     .map((name) => `${name}@${ranges[name]}`)
+    // for the browser step's bundle (the workspace has no esbuild of its own to take a range from)
+    .concat(`esbuild@${esbuildVersion}`)
   run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", tarballs.client, tarballs.testing, ...registry], {
     cwd: appDir,
     timeout: 600_000
@@ -214,8 +226,8 @@ const install = () => {
 // The programs must use the embedded server, and exit by themselves once done (a handle left open is a failure).
 const appEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("COUCHDB_")))
 
-const runProgram = (file, okPrefix) => () => {
-  const output = run(process.execPath, [file], { cwd: appDir, env: appEnv, timeout: 120_000, quiet: true })
+const runProgram = (file, okPrefix, timeout = 120_000) => () => {
+  const output = run(process.execPath, [file], { cwd: appDir, env: appEnv, timeout, quiet: true })
   const line = output.split("\n").find((line) => line.startsWith(okPrefix))
   if (line === undefined) fail(`node ${file} printed no '${okPrefix}' line:\n${output}`)
   return line
@@ -231,9 +243,28 @@ const typeCheck = (project) => () => {
 // -----------------------------------------------------------------------------
 // 3. browser bundle (headless Chromium)
 // -----------------------------------------------------------------------------
-// TODO(browser step): a bundle of a program that uses @effect-couch/client with FetchHttpClient, loaded in headless
-// Chromium against a server this script starts. Not implemented yet: to be added here, as one more entry of
-// `steps` below (after the type checks), using `appDir` (the tarballs are installed there) and `run`.
+
+const esbuildVersion = "0.28.2"
+const bundleFile = join("browser", "dist", "app.js")
+
+/** esbuild's bundle of browser/app.ts, as an application would ship it; its size, minified and gzipped. */
+const bundle = () => {
+  run(join(appDir, "node_modules", ".bin", "esbuild"), [
+    join("browser", "app.ts"),
+    "--bundle",
+    "--format=esm",
+    "--platform=browser",
+    "--target=es2022",
+    "--minify",
+    `--outfile=${bundleFile}`,
+    "--log-level=warning"
+  ], { cwd: appDir, timeout: 120_000 })
+  const code = readFileSync(join(appDir, bundleFile))
+  const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`
+  return `${bundleFile}: ${kb(code.length)} minified, ${kb(gzipSync(code).length)} gzipped (effect-couch ${
+    readJson(join(appDir, "node_modules", "@effect-couch", "client", "package.json")).version
+  } from the tarball, esbuild ${esbuildVersion})`
+}
 
 // -----------------------------------------------------------------------------
 
@@ -244,7 +275,10 @@ const steps = [
   ["node ESM program", runProgram("app.mjs", "esm: ok")],
   ["node CommonJS program", runProgram("app.cjs", "cjs: ok")],
   ["tsc, moduleResolution nodenext", typeCheck("tsconfig.nodenext.json")],
-  ["tsc, moduleResolution bundler", typeCheck("tsconfig.bundler.json")]
+  ["tsc, moduleResolution bundler", typeCheck("tsconfig.bundler.json")],
+  ["tsc, the browser program with the DOM lib", typeCheck(join("browser", "tsconfig.json"))],
+  ["browser bundle (esbuild)", bundle],
+  ["headless Chromium", runProgram(join("browser", "run.mjs"), "browser: ok", 180_000)]
 ]
 
 const started = Date.now()
