@@ -629,6 +629,12 @@ export const make = (transport: Request.Transport, name: string, path: string): 
   const setSecurity = (object: Database.SecurityObject) =>
     Effect.flatMap(Json.body(object, "security object"), (body) =>
       Request.json(transport, { method: "PUT", path: `${root}/_security`, body }, Acknowledgement, writeErrors)).pipe(
+        // CouchDB 3.5 answers a member (not an admin of the database) writing `_security` with 500 no_majority:
+        // every shard copy refused it
+        Effect.catchIf(
+          (error): error is CouchError.ServerError => error instanceof CouchError.ServerError && error.reason === "no_majority",
+          (error) => Effect.fail(Request.reclassified(CouchError.ForbiddenError, error))
+        ),
         Effect.asVoid
       )
   const updateSecurity = (

@@ -325,19 +325,9 @@ const replicateErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, 
 const missingDatabase = (error: unknown): error is CouchError.ServerError =>
   error instanceof CouchError.ServerError && error.error === "db_not_found"
 
-const notFound = (error: CouchError.ServerError) =>
-  Effect.fail(
-    new CouchError.NotFoundError({
-      method: error.method,
-      url: error.url,
-      status: error.status,
-      error: error.error,
-      reason: error.reason,
-      requestId: error.requestId
-    })
-  )
+const notFound = (error: CouchError.ServerError) => Effect.fail(Request.reclassified(CouchError.NotFoundError, error))
+
 const schedulerErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
-const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
 const replicatorDatabase = "_replicator"
 
 /** Builds the replication operations of a session. */
@@ -432,7 +422,7 @@ export const make = (transport: Request.Transport, auth: CouchAuth.CouchAuth): O
           ...(options.continuous === undefined ? {} : { continuous: options.continuous }),
           ...replicationFields(options)
         }, "replication options")
-        return yield* sanitizedJson(transport, { method: "PUT", path, body, secrets }, WriteAnswer, [
+        return yield* sanitizedJson(transport, { method: "PUT", path, body, secrets }, Request.WriteAnswer, [
           CouchError.BadRequestError,
           CouchError.ForbiddenError,
           CouchError.NotFoundError,

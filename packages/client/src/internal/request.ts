@@ -421,8 +421,25 @@ export const json = <A, I, R, const Errors extends ReadonlyArray<CouchError.Stat
 ): Effect.Effect<A, ErrorsOf<Errors> | CouchError.RequestError, R> =>
   execute(transport, request, errors, decodeJson(transport, request, schema))
 
+/**
+ * A `ServerError` told as the error it means (CouchDB 3.5 answers some refusals with a 500: a `/_replicate` of a
+ * missing database is 500 `db_not_found`, a `_security` write by a non-admin 500 `no_majority`), its context kept.
+ */
+export const reclassified = <C extends typeof CouchError.NotFoundError | typeof CouchError.ForbiddenError>(
+  ErrorClass: C,
+  error: CouchError.ServerError
+): InstanceType<C> =>
+  new ErrorClass({
+    method: error.method,
+    url: error.url,
+    status: error.status,
+    error: error.error,
+    reason: error.reason,
+    requestId: error.requestId
+  }) as InstanceType<C>
+
 /** The answer of a document or attachment write. */
-const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
+export const WriteAnswer = Schema.Struct({ id: Schema.String, rev: Schema.String })
 
 /**
  * Sends a write whose answer is `{ id, rev }`: the result carries `accepted: true` when the server answered 202
