@@ -304,7 +304,7 @@ export interface CorsOptions {
   readonly origins: ReadonlyArray<string>
   /**
    * Whether requests may carry credentials, such as the `AuthSession` cookie of a cookie session (`[cors]
-   * credentials`; default `false`).
+   * credentials`; default `false`). Not with `"*"` in `origins`, which CouchDB's documentation forbids.
    */
   readonly credentials?: boolean | undefined
   /**

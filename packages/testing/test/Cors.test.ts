@@ -165,7 +165,8 @@ describe.skipIf(process.env["COUCHDB_URL"] !== undefined)("the embedded server's
           { origins: ["http://127.0.0.1:8123/"] },
           { origins: ["127.0.0.1:8123"] },
           { origins: [page], methods: ["GE T"] },
-          { origins: [page], headers: ["x header"] }
+          { origins: [page], headers: ["x header"] },
+          { origins: ["*"], credentials: true }
         ]
       ) {
         const exit = yield* Effect.exit(Effect.scoped(CouchTestServer.makeWith({ cors })))

@@ -521,6 +521,10 @@ const resolveCorsPolicy = (policy: CorsPolicy): ResolvedCorsPolicy => {
   for (const header of [...(policy.headers ?? []), ...(policy.exposedHeaders ?? [])]) {
     if (!httpToken.test(header)) throw new Error(`cors headers: ${JSON.stringify(header)} is not a header name`)
   }
+  if (policy.credentials === true && policy.origins.includes("*")) {
+    // CouchDB's documentation: origins = * and credentials = true cannot be set at the same time
+    throw new Error("cors: credentials cannot be allowed for any origin (\"*\"), as on CouchDB: list the origins")
+  }
   const maxAge = policy.maxAge ?? corsDefaultMaxAge
   if (!Number.isSafeInteger(maxAge) || maxAge < 0) throw new Error(`cors.maxAge: ${maxAge} is not a number of seconds`)
   return {
