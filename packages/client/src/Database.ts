@@ -644,13 +644,19 @@ export interface Database extends Documents<Document.Document, never> {
   readonly security: Effect.Effect<SecurityObject, ReadError>
   /** `PUT /{db}/_security`: replaces the security object. */
   readonly setSecurity: (security: SecurityObject) => Effect.Effect<void, WriteError>
-  /** Adds names and roles to the members (read, modify, write). */
+  /**
+   * Adds names and roles to the members (read, modify, write). Adding who is a member already writes nothing.
+   * A member who is not an admin of the database gets `ForbiddenError`.
+   */
   readonly addMembers: (principals: Principals) => Effect.Effect<SecurityObject, WriteError>
-  /** Removes names and roles from the members. */
+  /**
+   * Removes names and roles from the members. Removing who is not a member succeeds and writes nothing (as a
+   * `DELETE` of what is gone): the result says who the members are.
+   */
   readonly removeMembers: (principals: Principals) => Effect.Effect<SecurityObject, WriteError>
-  /** Adds names and roles to the admins. */
+  /** Adds names and roles to the admins. Adding who is an admin already writes nothing. */
   readonly addAdmins: (principals: Principals) => Effect.Effect<SecurityObject, WriteError>
-  /** Removes names and roles from the admins. */
+  /** Removes names and roles from the admins. Removing who is not an admin succeeds and writes nothing. */
   readonly removeAdmins: (principals: Principals) => Effect.Effect<SecurityObject, WriteError>
   /** `POST /{db}/_compact`: starts compaction. */
   readonly compact: Effect.Effect<void, WriteError>

@@ -544,3 +544,23 @@ describe("view queries refused before any request", () => {
       assert.strictEqual(fake.seen.length, 2)
     }))
 })
+
+describe("security helpers", () => {
+  it.effect("adding who is there, or removing who is not, reads the security object and writes nothing", () =>
+    Effect.gen(function*() {
+      const security = { admins: { names: ["ann"], roles: [] }, members: { names: ["bob"], roles: ["staff"] } }
+      const fake = fakeClient((seen) => seen.method === "GET" ? json(200, security) : json(200, { ok: true }))
+      const results = yield* withDatabase(fake, (db) =>
+        Effect.all([
+          db.removeMembers({ names: ["nobody"] }),
+          db.addMembers({ names: ["bob"], roles: ["staff"] }),
+          db.removeAdmins({ roles: ["gone"] }),
+          db.addAdmins({ names: ["ann"] })
+        ]))
+      assert.deepStrictEqual(results.map((result) => result.members?.names), [["bob"], ["bob"], ["bob"], ["bob"]])
+      assert.deepStrictEqual(fake.seen.map((seen) => seen.method), ["GET", "GET", "GET", "GET"])
+      // a change is written
+      yield* withDatabase(fake, (db) => db.removeMembers({ names: ["bob"] }))
+      assert.deepStrictEqual(fake.seen.slice(4).map((seen) => seen.method), ["GET", "PUT"])
+    }))
+})

@@ -616,6 +616,10 @@ const removePrincipals = (
   roles: (current?.roles ?? []).filter((role) => !(change.roles ?? []).includes(role))
 })
 
+/** Whether two lists of names or roles hold the same ones, in the same order. */
+const sameMembers = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string> | undefined) =>
+  (a ?? []).length === (b ?? []).length && (a ?? []).every((item, i) => (b ?? [])[i] === item)
+
 const localId = (id: string) => id.startsWith("_local/") ? id : `_local/${id}`
 
 /** Builds the value of a database whose name is already checked and encoded. */
@@ -643,8 +647,14 @@ export const make = (transport: Request.Transport, name: string, path: string): 
   ) =>
     Effect.gen(function*() {
       const current = yield* security
-      const next: Database.SecurityObject = { ...current, [field]: update(current[field]) }
-      yield* setSecurity(next)
+      const principals = update(current[field])
+      const before = current[field]
+      // adding who is there, or removing who is not, changes nothing: nothing is written (idempotent, as a
+      // DELETE of what is gone)
+      const same = before !== undefined &&
+        sameMembers(before.names, principals.names) && sameMembers(before.roles, principals.roles)
+      const next: Database.SecurityObject = { ...current, [field]: principals }
+      if (!same) yield* setSecurity(next)
       return next
     })
   const post = (endpoint: string) =>
