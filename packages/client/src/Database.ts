@@ -132,6 +132,11 @@ export interface AllDocsOptions {
   readonly conflicts?: boolean | undefined
   /** Include the database's update sequence (in the page variant). */
   readonly updateSeq?: boolean | undefined
+  /**
+   * `false` leaves the design documents out (as aiocouch's `docs()` does): the range is read around them, so a typed
+   * database never decodes one, and `limit` and `skip` count the other documents (default: included).
+   */
+  readonly designDocuments?: boolean | undefined
   /** Rows per request of the stream (default 1000). */
   readonly pageSize?: number | undefined
   /**

@@ -7,7 +7,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { CouchAuth, CouchError, CouchSession, Document } from "../src/index.js"
+import { CouchAuth, CouchError, CouchSession, type Database, Document } from "../src/index.js"
 import { eventually, TestLive, testDatabase } from "./support.js"
 
 const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined
@@ -367,6 +367,35 @@ layer(TestLive, { excludeTestServices: true })("_all_docs", (it) => {
       assert.strictEqual(page.totalRows, 53)
       assert.strictEqual(page.offset, 2)
       assert.strictEqual(page.rows.length, 5)
+    }))
+
+  it.scoped("designDocuments: false leaves the design documents out, so a typed read never decodes one", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      const Item = Schema.Struct({ _id: Schema.String, _rev: Schema.String, n: Schema.Number })
+      yield* db.bulkDocs([
+        { _id: "_design/a", views: {} },
+        { _id: "_design/b", language: "javascript" },
+        ...["A", "Z", "a", "m", "z", "~"].map((id, n) => ({ _id: id, n }))
+      ])
+      const ids = (options: Database.AllDocsOptions) =>
+        Effect.map(
+          Stream.runCollect(db.withSchema(Item).allDocs({ ...options, designDocuments: false, includeDocs: true, pageSize: 2 })),
+          (rows) => Chunk.toReadonlyArray(rows).map((row) => row._tag === "Row" ? row.id : `!${row.key}`)
+        )
+      // a cluster's _all_docs may not show every write at once
+      const all = yield* eventually(ids({}), (read) => read.length === 6)
+      assert.deepStrictEqual(all, ["A", "Z", "a", "m", "z", "~"])
+      assert.deepStrictEqual(yield* ids({ descending: true }), ["~", "z", "m", "a", "Z", "A"])
+      assert.deepStrictEqual(yield* ids({ skip: 1, limit: 3 }), ["Z", "a", "m"])
+      assert.deepStrictEqual(yield* ids({ startkey: "Z", endkey: "m" }), ["Z", "a", "m"])
+      assert.deepStrictEqual(yield* ids({ startkey: "_design/a", endkey: "z" }), ["a", "m", "z"])
+      assert.deepStrictEqual(yield* ids({ startkey: "m", endkey: "Z", descending: true }), ["m", "a", "Z"])
+      assert.deepStrictEqual(yield* ids({ keys: ["z", "_design/a", "A"] }), ["z", "A"])
+      assert.deepStrictEqual(yield* ids({ oneRequest: true }), all)
+      // included by default: the typed read then meets the design documents
+      const failed = yield* Effect.either(Stream.runDrain(db.withSchema(Item).allDocs({ includeDocs: true })))
+      assert.strictEqual(leftOf(failed)?._tag, "DocumentDecodeError")
     }))
 
   it.scoped.prop(

@@ -147,6 +147,34 @@ const etagRevision = (response: HttpClientResponse.HttpClientResponse, request: 
     Effect.succeed(etag.replace(/^W\//, "").replace(/^"|"$/g, ""))
 }
 
+/**
+ * The ranges of `_all_docs` that leave out the design documents, whose ids are the range `["_design/", "_design0")`
+ * (ids sort by their characters; no other document id can start with `_design`), in the order of the read.
+ */
+const aroundDesignDocuments = (options: Database.AllDocsOptions): ReadonlyArray<Database.AllDocsOptions> => {
+  const [below, above] = ["_design/", "_design0"]
+  if (options.descending !== true) {
+    const { endkey: high, startkey: low } = options
+    const ranges: Array<Database.AllDocsOptions> = []
+    if (low === undefined || low < below) {
+      ranges.push(high !== undefined && high < below ? options : { ...options, endkey: below, inclusiveEnd: false })
+    }
+    if (high === undefined || high >= above) {
+      ranges.push({ ...options, startkey: low !== undefined && low > above ? low : above })
+    }
+    return ranges
+  }
+  const { endkey: low, startkey: high } = options
+  const ranges: Array<Database.AllDocsOptions> = []
+  if (high === undefined || high >= above) {
+    ranges.push(low !== undefined && low >= above ? options : { ...options, endkey: above, inclusiveEnd: true })
+  }
+  if (low === undefined || low < below) {
+    ranges.push({ ...options, startkey: high !== undefined && high < below ? high : below })
+  }
+  return ranges
+}
+
 /** A row of `_all_docs` with its document (`undefined`: none asked for), made in one object. */
 const rowWith = <A>(row: AllDocsWireRow, doc: A | null | undefined): Database.AllDocsRow<A> | Database.AllDocsErrorRow => {
   const key = String(row.key)
@@ -394,7 +422,19 @@ const documents = <A, D>(
         }
       })
     }
-    const stream = <B, DB>(options: Database.AllDocsOptions, rowCodec: Codec<B, DB>) => {
+    const stream = <B, DB>(
+      options: Database.AllDocsOptions,
+      rowCodec: Codec<B, DB>
+    ): Stream.Stream<Database.AllDocsRow<B> | Database.AllDocsErrorRow, Database.ReadError | DB> => {
+      if (options.designDocuments === false) {
+        const { designDocuments: _, limit, skip, ...rest } = options
+        if (rest.keys !== undefined) {
+          return stream({ ...rest, limit, skip, keys: rest.keys.filter((key) => !key.startsWith("_design/")) }, rowCodec)
+        }
+        const around = Stream.flatten(Stream.fromIterable(aroundDesignDocuments(rest).map((range) => stream(range, rowCodec))))
+        const skipped = skip === undefined || skip <= 0 ? around : Stream.drop(around, skip)
+        return limit === undefined ? skipped : Stream.take(skipped, limit)
+      }
       if (options.oneRequest === true) return oneRequest(options, rowCodec)
       const pageSize = options.pageSize ?? 1000
       if (options.keys !== undefined) {
