@@ -268,7 +268,9 @@ export interface Attachment {
   readonly head: (options?: HeadOptions) => Effect.Effect<Info, ReadError>
   /**
    * `PUT`: stores the attachment (a new document when `rev` is left out) and answers the document's new
-   * revision. A stream is sent as it is produced, never collected; its failure fails the upload with that error.
+   * revision. A stream is sent as it is produced, never collected, except on a browser's platform (which sends a
+   * stream body only over HTTP/2, and CouchDB speaks HTTP/1.1): there it is read to its end first, and sent as
+   * bytes. Its failure fails the upload with that error.
    */
   readonly put: <E = never, R = never>(
     content: Content<E, R>,

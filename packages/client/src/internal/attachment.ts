@@ -1,6 +1,7 @@
 /**
  * Attachments: name rule and path encoding, `GET` as a lazily read stream (with `Range`), `HEAD`, `PUT` from
- * bytes, a string or a stream (never collected), `DELETE`.
+ * bytes, a string or a stream (never collected but on a browser's platform, which sends stream bodies over HTTP/2
+ * only), `DELETE`.
  */
 import * as HttpBody from "@effect/platform/HttpBody"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
