@@ -133,8 +133,11 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
         { concurrency: "unbounded" }
       )
       assert.strictEqual(results.length, 6)
+      const server = yield* CouchTestServer.CouchTestServer
       const race = yield* db.get("race", { conflicts: true })
-      assert.isUndefined(race._conflicts)
+      // on one node the writers are serialised; on a cluster writers accepted from the same revision can leave
+      // conflicts (last writer wins only among the writes one copy saw: see the README's Clusters section)
+      if (!server.capabilities.cluster) assert.isUndefined(race._conflicts)
       assert.include([0, 1, 2, 3, 4, 5], race.writer)
       // typed, through the schema; and a local document, whose revision is read from the document
       const people = db.withSchema(Person)
@@ -316,7 +319,9 @@ layer(TestLive, { excludeTestServices: true })("bulk", (it) => {
       // the two whole batches were written and reported; the 50 documents of the third were never sent
       assert.strictEqual(emitted.length, 200)
       assert.strictEqual(emitted[199], "doc-0199")
-      assert.strictEqual((yield* db.info).docCount, 200)
+      // (a cluster's info may lag the writes: the count is read until it settles, and must then be 200)
+      const info = yield* eventually(db.info, (info) => info.docCount >= 200)
+      assert.strictEqual(info.docCount, 200)
     }))
 })
 

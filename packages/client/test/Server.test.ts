@@ -64,7 +64,11 @@ layer(TestLive, { excludeTestServices: true })("server operations", (it) => {
       const server = yield* CouchTestServer.CouchTestServer
       const couch = yield* CouchSession.CouchSession
       const name = `user-${Date.now()}-${Math.floor(Math.random() * 1e6)}`
+      // on a cluster each node's authentication cache learns of a user change a moment later; polling would be
+      // failed logins, which count towards CouchDB's lockout: wait instead
+      const settle = server.capabilities.cluster ? Effect.sleep("2 seconds") : Effect.void
       yield* couch.createUser({ name, password: "first-password", roles: ["reader"] })
+      yield* settle
       const asUser = (password: string) =>
         Effect.flatMap(
           CouchSession.make({ url: server.url, auth: CouchAuth.basic(name, password) }),
@@ -74,10 +78,12 @@ layer(TestLive, { excludeTestServices: true })("server operations", (it) => {
       assert.strictEqual(session.userCtx.name, name)
       assert.deepStrictEqual(session.userCtx.roles, ["reader"])
       yield* couch.updateUser(name, { password: "second-password", roles: ["writer"] })
+      yield* settle
       assert.deepStrictEqual((yield* asUser("second-password")).userCtx.roles, ["writer"])
       const old = yield* Effect.either(asUser("first-password"))
       assert.instanceOf(Either.isLeft(old) ? old.left : undefined, CouchError.UnauthorizedError)
       yield* couch.deleteUser(name)
+      yield* settle
       const gone = yield* Effect.either(asUser("second-password"))
       assert.instanceOf(Either.isLeft(gone) ? gone.left : undefined, CouchError.UnauthorizedError)
       const again = yield* Effect.either(couch.deleteUser(name))
