@@ -420,6 +420,19 @@ const Membership = Schema.Struct({ cluster_nodes: Schema.Array(Schema.String) })
 // constructors
 // -----------------------------------------------------------------------------
 
+/** A lease of the process's embedded server (started by the first), given back when the scope closes. */
+const leaseEmbedded = Effect.acquireRelease(
+  Effect.tryPromise({
+    try: () => Embedded.acquire(),
+    catch: (cause) =>
+      new CouchTestServerError({
+        message: `Could not start the embedded CouchDB server: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause
+      })
+  }),
+  (lease) => Effect.promise(() => lease.release()).pipe(Effect.timeoutOption("10 seconds"))
+)
+
 /**
  * Starts (or joins) the embedded in-process server, stopped when the scope closes (the server
  * is shared by the open scopes of one process; the last one stops it).
@@ -428,17 +441,7 @@ const Membership = Schema.Struct({ cluster_nodes: Schema.Array(Schema.String) })
  * @category constructors
  */
 export const makeEmbedded: Effect.Effect<TestServer, CouchTestServerError, Scope.Scope> = Effect.gen(function*() {
-  const lease = yield* Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () => Embedded.acquire(),
-      catch: (cause) =>
-        new CouchTestServerError({
-          message: `Could not start the embedded CouchDB server: ${cause instanceof Error ? cause.message : String(cause)}`,
-          cause
-        })
-    }),
-    (lease) => Effect.promise(() => lease.release()).pipe(Effect.timeoutOption("10 seconds"))
-  )
+  const lease = yield* leaseEmbedded
   return CouchTestServer.of({
     url: lease.server.url,
     admin: { username: lease.server.admin.username, password: Redacted.make(lease.server.admin.password) },
@@ -541,17 +544,7 @@ const corsPolicy = (cors: CorsOptions): Embedded.CorsPolicy => ({
  */
 const allowCors = (cors: CorsOptions) =>
   Effect.gen(function*() {
-    const lease = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => Embedded.acquire(),
-        catch: (cause) =>
-          new CouchTestServerError({
-            message: `Could not start the embedded CouchDB server: ${cause instanceof Error ? cause.message : String(cause)}`,
-            cause
-          })
-      }),
-      (lease) => Effect.promise(() => lease.release()).pipe(Effect.timeoutOption("10 seconds"))
-    )
+    const lease = yield* leaseEmbedded
     yield* Effect.acquireRelease(
       Effect.try({
         try: () => lease.server.allowCors(corsPolicy(cors)),
