@@ -452,3 +452,38 @@ export const withTimeout: {
   <A, E, R>(self: Effect.Effect<A, E, R>, timeout: Duration.DurationInput): Effect.Effect<A, E, R> =>
     Effect.locally(self, internalRequest.currentTimeout, Option.some(timeout))
 )
+
+/**
+ * The database `name` of the session in the context, without a request (the name is checked): the accessor of
+ * `Service.use`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const use = (name: string): Effect.Effect<Database.Database, CouchError.InvalidArgumentError, CouchSession> =>
+  Effect.flatMap(CouchSession, (session) => session.use(name))
+
+/**
+ * The existing database `name` of the session in the context (`HEAD /{db}`): the accessor of `Service.database`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const database = (name: string): Effect.Effect<
+  Database.Database,
+  Effect.Effect.Error<ReturnType<Service["database"]>>,
+  CouchSession
+> => Effect.flatMap(CouchSession, (session) => session.database(name))
+
+/**
+ * Creates the database `name` with the session in the context (`PUT /{db}`; `existsOk` takes an existing one):
+ * the accessor of `Service.create`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const create = (name: string, options?: CreateOptions): Effect.Effect<
+  Database.Database,
+  Effect.Effect.Error<ReturnType<Service["create"]>>,
+  CouchSession
+> => Effect.flatMap(CouchSession, (session) => session.create(name, options))

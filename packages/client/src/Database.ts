@@ -6,14 +6,17 @@
  *
  * @since 0.1.0
  */
-import type * as Effect from "effect/Effect"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
 import type * as Attachment from "./Attachment.js"
 import type * as Changes from "./Changes.js"
 import type * as CouchError from "./CouchError.js"
+import * as CouchSession from "./CouchSession.js"
 import type * as Document from "./Document.js"
 import type * as Mango from "./Mango.js"
 import type * as View from "./View.js"
@@ -767,3 +770,78 @@ export interface UpdateResult {
   /** The new revision of that document (`X-Couch-Update-NewRev`), when the handler wrote one. */
   readonly rev: string | undefined
 }
+
+/**
+ * How a database layer opens its database: `"open"` (default) checks that it exists (`HEAD /{db}`, `NotFoundError`
+ * when it does not), `"create"` creates it when missing (`PUT /{db}`), `"use"` sends nothing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerOptions {
+  /** How the database is opened when the layer is built (default `"open"`). */
+  readonly open?: "open" | "create" | "use" | undefined
+}
+
+/**
+ * What opening a database for a layer can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LayerError =
+  | CouchError.RequestError
+  | CouchError.InvalidArgumentError
+  | CouchError.NotFoundError
+  | CouchError.PreconditionFailedError
+  | CouchError.BadRequestError
+
+const opened = (name: string, options: LayerOptions | undefined): Effect.Effect<Database, LayerError, CouchSession.CouchSession> =>
+  options?.open === "create" ?
+    CouchSession.create(name, { existsOk: true }) :
+    options?.open === "use" ?
+    CouchSession.use(name) :
+    CouchSession.database(name)
+
+/**
+ * A database as a service of the application's own: a layer that opens `name` with the session in the context, so
+ * that code reads it from its tag instead of threading `db` values through.
+ *
+ * @example
+ * ```ts
+ * import { CouchSession, Database } from "@effect-couch/client"
+ * import { Context, Effect } from "effect"
+ *
+ * class Orders extends Context.Tag("app/Orders")<Orders, Database.Database>() {}
+ *
+ * const OrdersLive = Database.layer(Orders, "orders", { open: "create" })
+ *
+ * const count = Effect.flatMap(Orders, (orders) => orders.info).pipe(Effect.map((info) => info.docCount))
+ * // provide OrdersLive, then a CouchSession layer
+ * export const program: Effect.Effect<number, unknown, CouchSession.CouchSession> = Effect.provide(count, OrdersLive)
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <Self>(
+  tag: Context.Tag<Self, Database>,
+  name: string,
+  options?: LayerOptions
+): Layer.Layer<Self, LayerError, CouchSession.CouchSession> =>
+  Layer.effect(tag, opened(name, options))
+
+/**
+ * A typed database as a service of the application's own: the documents of `name` read and written through
+ * `schema` (as `withSchema`), under a tag of the application's.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSchema = <Self, A, I extends { readonly _id: string }>(
+  tag: Context.Tag<Self, Documents<A, Document.DocumentDecodeError>>,
+  name: string,
+  schema: Schema.Schema<A, I>,
+  options?: LayerOptions
+): Layer.Layer<Self, LayerError, CouchSession.CouchSession> =>
+  Layer.effect(tag, Effect.map(opened(name, options), (database) => database.withSchema(schema)))

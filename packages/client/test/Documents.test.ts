@@ -1,13 +1,14 @@
 import { Arbitraries, CouchTestServer } from "@effect-couch/testing"
 import { assert, layer } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { CouchAuth, CouchError, CouchSession, type Database, Document } from "../src/index.js"
+import { CouchAuth, CouchError, CouchSession, Database, Document } from "../src/index.js"
 import { eventually, TestLive, testDatabase } from "./support.js"
 
 const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined
@@ -479,5 +480,33 @@ layer(TestLive, { excludeTestServices: true })("security and maintenance", (it) 
       assert.deepStrictEqual(diff.a.missing, ["9-deadbeef"])
       yield* db.setRevsLimit(77)
       assert.strictEqual(yield* db.revsLimit, 77)
+    }))
+})
+
+class Orders extends Context.Tag("test/Orders")<Orders, Database.Database>() {}
+class People extends Context.Tag("test/People")<People, Database.Documents<typeof Person.Type, Document.DocumentDecodeError>>() {}
+
+layer(TestLive, { excludeTestServices: true })("databases as services", (it) => {
+  it.scoped("Database.layer opens, creates or uses a database from the session in the context; layerSchema types it", () =>
+    Effect.gen(function*() {
+      const name = yield* CouchTestServer.database("svc")
+      const fresh = `svc-new-${Date.now().toString(36)}`
+      yield* Effect.addFinalizer(() => Effect.ignore(Effect.flatMap(CouchSession.use(fresh), (db) => db.delete)))
+      // open: HEAD, NotFoundError for a database that does not exist
+      const missing = yield* Effect.either(Effect.provide(Orders, Database.layer(Orders, `${fresh}-nope`)))
+      assert.strictEqual(leftOf(missing)?._tag, "NotFoundError")
+      // create: made when missing
+      const created = yield* Effect.provide(Effect.flatMap(Orders, (orders) => orders.info), Database.layer(Orders, fresh, { open: "create" }))
+      assert.strictEqual(created.dbName, fresh)
+      // a typed service
+      const born = new Date("1815-12-10T00:00:00.000Z")
+      const ada = yield* Effect.provide(
+        Effect.flatMap(People, (people) => Effect.zipRight(people.put({ _id: "ada", name: "Ada", age: 36, born }), people.get("ada"))),
+        Database.layerSchema(People, name, Person)
+      )
+      assert.strictEqual(ada.born.getTime(), born.getTime())
+      // the accessors take the session from the context
+      assert.strictEqual((yield* CouchSession.use(name)).name, name)
+      assert.strictEqual((yield* CouchSession.database(name)).name, name)
     }))
 })
