@@ -156,11 +156,13 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
       const local = yield* db.putLocal("checkpoint", { seq: 42 })
       assert.strictEqual((yield* db.getLocal("checkpoint")).seq, 42)
       yield* db.removeLocal("checkpoint", local.rev)
-      assert.instanceOf(leftOf(yield* Effect.either(db.getLocal("checkpoint"))), CouchError.NotFoundError)
+      // (a cluster's read right after the delete may reach a copy that has not seen it)
+      const gone = yield* eventually(Effect.either(db.getLocal("checkpoint")), Either.isLeft)
+      assert.instanceOf(leftOf(gone), CouchError.NotFoundError)
       const design = yield* db.put({ _id: "_design/app", views: { all: { map: "function (doc) { emit(doc._id) }" } } })
       assert.strictEqual(design.id, "_design/app")
       assert.strictEqual((yield* db.get("_design/app"))._id, "_design/app")
-      const info = yield* db.info
+      const info = yield* eventually(db.info, (info) => info.docCount >= 1)
       assert.strictEqual(info.docCount, 1)
     }))
 
