@@ -10,21 +10,10 @@ import * as Redacted from "effect/Redacted"
 import { CouchAuth, CouchError, CouchSession } from "../src/index.js"
 import { databaseNameProblem } from "../src/internal/names.js"
 import { fakeClient, json } from "./fake.js"
-import { TestLive, testDatabase } from "./support.js"
+import { TestLive, testDatabase, throwawayUser } from "./support.js"
 
 const sessionAs = (auth: CouchAuth.CouchAuth) =>
   Effect.flatMap(CouchTestServer.CouchTestServer, (server) => CouchSession.make({ url: server.url, auth }))
-
-/** A user of its own for one test (removed after it), with a password that cannot occur by chance. */
-const throwawayUser = (prefix: string) =>
-  Effect.gen(function*() {
-    const couch = yield* CouchSession.CouchSession
-    const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
-    const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`
-    yield* couch.createUser({ name, password })
-    yield* Effect.addFinalizer(() => Effect.ignore(couch.deleteUser(name)))
-    return { name, password }
-  })
 
 const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined
 

@@ -17,7 +17,7 @@ import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { CouchAuth, CouchSession } from "../src/index.js"
 import { fakeClient, json } from "./fake.js"
-import { TestLive } from "./support.js"
+import { TestLive, throwawayUser } from "./support.js"
 
 /** A tracer that keeps every span it starts (and what is said on it), and a logger that keeps every line. */
 const recorder = Effect.gen(function*() {
@@ -64,10 +64,7 @@ layer(TestLive, { excludeTestServices: true })("observability", (it) => {
       const server = yield* CouchTestServer.CouchTestServer
       const admin = yield* CouchSession.CouchSession
       // a user of its own, with a password that cannot occur by chance, admin of a database of its own
-      const name = unique("observed")
-      const password = `Pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`
-      yield* admin.createUser({ name, password })
-      yield* Effect.addFinalizer(() => Effect.ignore(admin.deleteUser(name)))
+      const { name, password } = yield* throwawayUser("observed")
       const dbName = yield* CouchTestServer.database("observed")
       yield* Effect.flatMap(admin.use(dbName), (db) => db.addAdmins({ names: [name] }))
 

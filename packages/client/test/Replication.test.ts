@@ -13,7 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type { Database, Replication } from "../src/index.js"
 import { CouchAuth, CouchError, CouchSession } from "../src/index.js"
-import { TestLive, testDatabase } from "./support.js"
+import { TestLive, testDatabase, throwawayUser } from "./support.js"
 
 const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined
 
@@ -36,11 +36,7 @@ const adminEndpoint = (server: CouchTestServer.TestServer, name: string): Replic
 const secretUser = (...databases: ReadonlyArray<Database.Database>) =>
   Effect.gen(function*() {
     const server = yield* CouchTestServer.CouchTestServer
-    const couch = yield* CouchSession.CouchSession
-    const name = uniqueId("replicator")
-    const password = `Secret-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`
-    yield* couch.createUser({ name, password })
-    yield* Effect.addFinalizer(() => Effect.ignore(couch.deleteUser(name)))
+    const { name, password } = yield* throwawayUser("replicator")
     for (const database of databases) yield* database.addAdmins({ names: [name] })
     const endpoint = (database: string): Replication.EndpointObject => ({
       url: `${server.url}/${database}`,

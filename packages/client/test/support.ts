@@ -40,3 +40,18 @@ export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A)
 class NotYet {
   readonly _tag = "NotYet"
 }
+
+/**
+ * A user of its own for one test, deleted after it, with a password that cannot occur by chance in what a test
+ * checks (unlike an admin password such as "password"). Failed logins go to such users, never to the admin: CouchDB
+ * 3.4+ would lock the admin out.
+ */
+export const throwawayUser = (prefix: string) =>
+  Effect.gen(function*() {
+    const couch = yield* CouchSession.CouchSession
+    const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+    const password = `Pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`
+    yield* couch.createUser({ name, password })
+    yield* Effect.addFinalizer(() => Effect.ignore(couch.deleteUser(name)))
+    return { name, password }
+  })
