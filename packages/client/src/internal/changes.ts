@@ -379,11 +379,20 @@ export const make = <A, D>(
     const from = position.since
     const request = feedRequest(root, options, "continuous", from, undefined)
     let handingOn = false
+    // a change at the sequence the connection started from is one already handed on (`since` is exclusive): a
+    // server that sends it again makes no progress. Only the first change of a connection can be such a repeat,
+    // so chunks are looked at until one change has come
+    let firstChange = from !== undefined
+    const fresh = (read: Chunk.Chunk<Changes.ChangeEvent<A>>) => {
+      if (!firstChange) return read
+      const change = Chunk.findFirst(read, (event) => event._tag === "Change")
+      if (Option.isNone(change)) return read
+      firstChange = false
+      return change.value._tag === "Change" && change.value.seq === from ? Chunk.filter(read, (event) => event !== change.value) : read
+    }
     const reader = streamed(request, "continuous", () => void position.pieces++).pipe(
       Stream.runForEachChunk((read) => {
-        // a change at the sequence the connection started from is one already handed on (`since` is exclusive):
-        // a server that sends it again makes no progress
-        const events = from === undefined ? read : Chunk.filter(read, (event) => event._tag !== "Change" || event.seq !== from)
+        const events = fresh(read)
         if (Chunk.isEmpty(events)) return Effect.void
         handingOn = true
         // the position moves once the events are queued: a connection ended while it waits re-reads them
