@@ -15,6 +15,7 @@ buildSync({
   target: "node20",
   outfile,
   legalComments: "none",
+  minify: true,
   logLevel: "warning",
   // some CommonJS dependencies call require()
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __couchRequire } from \"node:module\";\nconst require = __couchRequire(import.meta.url);" }

@@ -32,7 +32,7 @@ describe("couch backup / restore", () => {
   layer(TestLive, { timeout: 60_000 })((it) => {
     it.scoped("backup then restore gives the same documents, revisions and bodies", () =>
       Effect.gen(function*() {
-        const { db, name } = yield* sourceDb(1200)
+        const { db, name } = yield* sourceDb(600)
         const dir = yield* scratch
         const file = join(dir, "backup.txt")
         const backup = yield* couch(["backup", name, file, "--batch-size", "100"])
@@ -57,7 +57,7 @@ describe("couch backup / restore", () => {
         const couchSession = yield* CouchSession.CouchSession
         const restored = yield* contents(yield* couchSession.use(target))
         const source = yield* contents(db)
-        assert.strictEqual(restored.length, 1201)
+        assert.strictEqual(restored.length, 601)
         assert.deepStrictEqual(restored, source)
         if (server.kind === "couchdb") {
           // the history came along: a second revision restored with its first one
@@ -83,7 +83,7 @@ describe("couch backup / restore", () => {
 
     it.scoped("an interrupted backup, resumed, gives the same file as an uninterrupted one", () =>
       Effect.gen(function*() {
-        const { name } = yield* sourceDb(1500)
+        const { name } = yield* sourceDb(800)
         const dir = yield* scratch
         const whole = join(dir, "whole.txt")
         const cut = join(dir, "cut.txt")

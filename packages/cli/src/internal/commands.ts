@@ -19,6 +19,7 @@ import * as Input from "./input.js"
 import * as Json from "./json.js"
 import * as Output from "./output.js"
 import * as Restore from "./restore.js"
+import * as Transfer from "./transfer.js"
 
 const withSession = <A, E>(
   connection: Connection,
@@ -327,5 +328,137 @@ const lineOf = (change: {
   ...(change.doc === undefined ? {} : { doc: change.doc })
 })
 
+// ---------------------------------------------------------------------------------------------------------------
+// export, import
+
+const formatOption = Options.choice("format", ["ndjson", "json", "csv"]).pipe(
+  Options.withDescription("NDJSON, a JSON array, or CSV with a header row (default: by the file's extension, else NDJSON)"),
+  Options.optional
+)
+
+const exportCommand = Command.make(
+  "export",
+  {
+    ...connectionOptions,
+    db: dbArg,
+    file: Args.path({ name: "file" }).pipe(Args.withDescription("the output file (default: stdout)"), Args.optional),
+    format: formatOption,
+    selector: Options.text("selector").pipe(Options.withDescription("only the documents matching this Mango selector"), Options.optional),
+    fields: Options.text("fields").pipe(
+      Options.withDescription("comma-separated fields (CSV: the columns; default the first document's fields)"),
+      Options.optional
+    ),
+    noDesign: Options.boolean("no-design").pipe(Options.withDescription("leave the design documents out")),
+    gzip: Options.boolean("gzip").pipe(Options.withDescription("gzip the output"))
+  },
+  (config) =>
+    withSession(config, (couch) =>
+      Effect.gen(function*() {
+        const file = Option.getOrUndefined(config.file)
+        const selector = Option.isSome(config.selector) ?
+          yield* Json.parseObject(config.selector.value, "the selector") :
+          undefined
+        const db = yield* existing(couch, config.db)
+        const started = Date.now()
+        const count = yield* Transfer.exportAll(db, {
+          file,
+          format: Option.getOrElse(config.format, () => Transfer.formatOf(file)),
+          selector,
+          fields: Option.getOrUndefined(Option.map(config.fields, (text) => text.split(",").map((f) => f.trim()))),
+          gzip: config.gzip,
+          designDocuments: !config.noDesign
+        }, reporting(config))
+        yield* Output.report(reporting(config), `export: ${count} documents in ${((Date.now() - started) / 1000).toFixed(1)} s`, {
+          done: "export",
+          documents: count,
+          ms: Date.now() - started
+        })
+      }))
+).pipe(Command.withDescription("documents as NDJSON, a JSON array or CSV"))
+
+const importCommand = Command.make(
+  "import",
+  {
+    ...connectionOptions,
+    db: dbArg,
+    file: Args.path({ name: "file" }).pipe(Args.withDescription("the input file (default: stdin)"), Args.optional),
+    format: formatOption,
+    id: Options.text("id").pipe(Options.withDescription("the field whose value is the document's _id"), Options.optional),
+    infer: Options.boolean("infer").pipe(Options.withDescription("CSV: numbers, true, false and null as such (else strings)")),
+    create: Options.boolean("create").pipe(Options.withDescription("create the database if it is missing")),
+    gzip: Options.boolean("gzip").pipe(Options.withDescription("the input is gzipped (a .gz file is detected)")),
+    batchSize,
+    concurrency
+  },
+  (config) =>
+    withSession(config, (couch) =>
+      Effect.gen(function*() {
+        const file = Option.getOrUndefined(config.file)
+        if (file !== undefined) yield* Input.checkReadable(file)
+        const writeOptions = {
+          batchSize: yield* positive(config.batchSize, "batch-size"),
+          concurrency: yield* positive(config.concurrency, "concurrency")
+        }
+        const db = yield* openDatabase(couch, config.db, config.create)
+        const docs = Transfer.documents({
+          file,
+          format: Option.getOrElse(config.format, () => Transfer.formatOf(file)),
+          idField: Option.getOrUndefined(config.id),
+          infer: config.infer,
+          gzip: config.gzip
+        })
+        yield* Restore.writeAll(db, docs, writeOptions, reporting(config), "import")
+      }))
+).pipe(Command.withDescription("writes documents from NDJSON, a JSON array or CSV (a header row names the fields)"))
+
+// ---------------------------------------------------------------------------------------------------------------
+// replicate
+
+const replicate = Command.make(
+  "replicate",
+  {
+    ...connectionOptions,
+    source: Args.text({ name: "source" }).pipe(Args.withDescription("a database of this server, or a URL")),
+    target: Args.text({ name: "target" }).pipe(Args.withDescription("a database of this server, or a URL")),
+    createTarget: Options.boolean("create-target").pipe(Options.withDescription("create the target if it is missing")),
+    continuous: Options.boolean("continuous").pipe(Options.withDescription("start a continuous replication and print its id")),
+    cancel: Options.text("cancel").pipe(
+      Options.withDescription("cancel the continuous replication with this id (as --continuous printed it)"),
+      Options.optional
+    ),
+    selector: Options.text("selector").pipe(Options.withDescription("only the documents matching this Mango selector"), Options.optional)
+  },
+  (config) =>
+    withSession(config, (couch) =>
+      Effect.gen(function*() {
+        const selector = Option.isSome(config.selector) ?
+          yield* Json.parseObject(config.selector.value, "the selector") :
+          undefined
+        const options = {
+          ...(config.createTarget ? { createTarget: true } : {}),
+          ...(selector === undefined ? {} : { selector })
+        }
+        if (Option.isSome(config.cancel)) return yield* Json.printLine(yield* couch.cancelReplication(config.cancel.value))
+        if (config.continuous) {
+          const started = yield* couch.replicate(config.source, config.target, { ...options, continuous: true })
+          return yield* Json.printLine(started)
+        }
+        const result = yield* couch.replicate(config.source, config.target, options)
+        yield* Json.print(result)
+      }))
+).pipe(Command.withDescription("replicates source to target through _replicate (one-shot: waits and prints the counts)"))
+
 /** Every subcommand of `couch`. */
-export const subcommands = [info, ls, get, put, find, backup, restore, tail] as const
+export const subcommands = [
+  info,
+  ls,
+  get,
+  put,
+  find,
+  backup,
+  restore,
+  exportCommand,
+  importCommand,
+  tail,
+  replicate
+] as const
