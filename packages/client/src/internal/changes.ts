@@ -3,6 +3,7 @@
  * incrementally, and the follower that reconnects from its checkpoint.
  */
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -11,7 +12,6 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -19,7 +19,7 @@ import * as Take from "effect/Take"
 import type * as Changes from "../Changes.js"
 import * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
-import { type Codec, decodeRows } from "./codec.js"
+import { type Codec, decodeRows, decodeRowsSync } from "./codec.js"
 import * as Json from "./json.js"
 import * as Lines from "./lines.js"
 import * as Names from "./names.js"
@@ -166,41 +166,99 @@ const changeWithDoc = <A>(row: ChangeRow, doc: A): Changes.Change<A> => ({
 const toChanges = <A, D>(codec: Codec<A, D>, rows: ReadonlyArray<ChangeRow>) =>
   decodeRows(codec, rows, changeDoc, plainChange<A>, changeWithDoc<A>)
 
+/** What the texts of one piece of a feed give: its events at once, or (for an async schema) an effect. */
+type Parsed<B, E> = Either.Either<ReadonlyArray<B>, E> | Effect.Effect<ReadonlyArray<B>, E>
+
 /**
- * A feed's bytes as lines, the complete lines of each chunk handed to `f` at once (a line may span chunks; the
- * last one may lack its newline). Splitting and `f` are one stream stage, which a feed pays for every chunk.
+ * The events of a continuous or eventsource feed, up to its last sequence, in one stream stage: each piece of the
+ * body is split into texts (`texts`, which keeps what spans pieces), parsed and decoded (`parse`) and handed on
+ * as one chunk, with no effect per piece unless a document needs asynchronous decoding. The feed ends at its
+ * `LastSeq` event, the rest of the body unread.
  */
-const byLines = <B, E, R, E2, R2>(
+const feedEvents = <B extends { readonly _tag: string }, E, R, E2>(
   body: Stream.Stream<Uint8Array, E, R>,
-  f: (lines: ReadonlyArray<string>) => Effect.Effect<Chunk.Chunk<B>, E2, R2>
-): Stream.Stream<B, E | E2, R | R2> =>
+  texts: () => {
+    readonly push: (chunk: Chunk.Chunk<Uint8Array>) => ReadonlyArray<string>
+    readonly end: () => ReadonlyArray<string>
+  },
+  parse: (texts: ReadonlyArray<string>) => Parsed<B, E2>
+): Stream.Stream<B, E | E2, R> =>
   Stream.suspend(() => {
-    const splitter = Lines.lineSplitter()
-    return body.pipe(
-      Stream.mapChunksEffect((chunk) => f(splitter.push(chunk))),
-      Stream.concat(Stream.flattenChunks(Stream.fromEffect(Effect.suspend(() => f(splitter.end())))))
-    )
+    const source = texts()
+    const emit = (
+      events: ReadonlyArray<B>,
+      next: Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<Uint8Array>, E | E2, E, unknown, unknown>
+    ): Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<Uint8Array>, E | E2, E, unknown, unknown> => {
+      const last = events.findIndex((event) => event._tag === "LastSeq")
+      if (last !== -1) return Channel.write(Chunk.unsafeFromArray(events.slice(0, last + 1)))
+      return events.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(events)), next)
+    }
+    const handle = (
+      lines: ReadonlyArray<string>,
+      next: Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<Uint8Array>, E | E2, E, unknown, unknown>
+    ): Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<Uint8Array>, E | E2, E, unknown, unknown> => {
+      if (lines.length === 0) return next
+      const parsed = parse(lines)
+      if (Either.isEither(parsed)) return Either.isLeft(parsed) ? Channel.fail(parsed.left) : emit(parsed.right, next)
+      return Channel.flatMap(Channel.fromEffect(parsed), (events) => emit(events, next))
+    }
+    const loop: Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<Uint8Array>, E | E2, E, unknown, unknown> = Channel
+      .readWithCause({
+        onInput: (chunk: Chunk.Chunk<Uint8Array>) => handle(source.push(chunk), loop),
+        onFailure: (cause: Cause.Cause<E>) => Channel.failCause(cause),
+        onDone: () => handle(source.end(), Channel.void)
+      })
+    return Stream.pipeThroughChannel(body, loop)
   })
 
 /** Whether a line of a continuous feed carries something (blank lines are heartbeats). */
-const isNotBlank = (line: string) => line.trim() !== ""
+const isNotBlank = (line: string) => {
+  if (line === "") return false
+  // a line that starts with a visible ASCII character (a change starts with `{`) is not blank: no trim needed
+  const first = line.charCodeAt(0)
+  return (first > 32 && first < 127) || line.trim() !== ""
+}
 
-/** The JSON texts of the `message` events of a Server-Sent Events body (heartbeat events are not messages). */
-const eventSourceData = <E, R, B, E2, R2>(
-  body: Stream.Stream<Uint8Array, E, R>,
-  f: (texts: ReadonlyArray<string>) => Effect.Effect<Chunk.Chunk<B>, E2, R2>
-): Stream.Stream<B, E | E2, R | R2> =>
-  Stream.suspend(() => {
-    const parser = Sse.eventParser()
-    return byLines(body, (lines) => {
-      const texts: Array<string> = []
-      for (const line of lines) {
-        const event = parser.line(line)
-        if (event !== undefined && event.event === "message") texts.push(event.data)
-      }
-      return f(texts)
-    })
-  })
+/** The texts of a continuous feed: its lines that are not blank (blank lines are heartbeats). */
+const continuousTexts = (onPiece: (() => void) | undefined) => () => {
+  const splitter = Lines.lineSplitter()
+  return {
+    push: (chunk: Chunk.Chunk<Uint8Array>) => {
+      onPiece?.()
+      return splitter.push(chunk).filter(isNotBlank)
+    },
+    end: () => splitter.end().filter(isNotBlank)
+  }
+}
+
+/** The texts of an eventsource feed: the JSON of its `message` events (heartbeat events are not messages). */
+const eventSourceTexts = () => {
+  const splitter = Lines.lineSplitter()
+  const parser = Sse.eventParser()
+  const messages = (lines: ReadonlyArray<string>) => {
+    const texts: Array<string> = []
+    for (const line of lines) {
+      const event = parser.line(line)
+      if (event !== undefined && event.event === "message") texts.push(event.data)
+    }
+    return texts
+  }
+  return {
+    push: (chunk: Chunk.Chunk<Uint8Array>) => messages(splitter.push(chunk)),
+    end: () => messages(splitter.end())
+  }
+}
+
+/** The document of a feed line to decode: none for the last sequence. */
+const lineDoc = (row: ChangeRow | LastSeqLine): unknown => "last_seq" in row ? undefined : changeDoc(row)
+
+/** The event of a feed line without a document. */
+const plainEvent = <A>(row: ChangeRow | LastSeqLine): Changes.ChangeEvent<A> =>
+  "last_seq" in row ? { _tag: "LastSeq", lastSeq: row.last_seq, pending: row.pending } : plainChange(row)
+
+/** The event of a feed line with its decoded document. */
+const eventWithDoc = <A>(row: ChangeRow | LastSeqLine, doc: A): Changes.ChangeEvent<A> =>
+  changeWithDoc(row as ChangeRow, doc)
 
 /** The changes operations of a database. */
 export const make = <A, D>(
@@ -209,34 +267,29 @@ export const make = <A, D>(
   codec: Codec<A, D>,
   attributes: Readonly<Record<string, string>>
 ) => {
-  /** Lines of a continuous or eventsource feed as events: parsing is synchronous, and so is decoding where the codec allows. */
+  /**
+   * Lines of a continuous or eventsource feed as events: parsed and checked in a loop, decoded in the same loop
+   * where the codec allows (an effect only for a schema that needs async).
+   */
   const parseLines = (
     request: Request.Request,
-    texts: Iterable<string>
-  ): Effect.Effect<Chunk.Chunk<Changes.ChangeEvent<A>>, CouchError.ResponseDecodeError | D> => {
-    const rows: Array<ChangeRow | LastSeqLine> = []
-    for (const text of texts) {
+    texts: ReadonlyArray<string>
+  ): Parsed<Changes.ChangeEvent<A>, CouchError.ResponseDecodeError | D> => {
+    const rows: Array<ChangeRow | LastSeqLine> = new Array(texts.length)
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i]
       let json: unknown
       try {
         json = JSON.parse(text)
       } catch {
-        return Effect.fail(Request.decodeFailure(transport, request, "malformed", `a feed line is not JSON: ${text.slice(0, 200)}`))
+        return Either.left(Request.decodeFailure(transport, request, "malformed", `a feed line is not JSON: ${text.slice(0, 200)}`))
       }
       const line = feedLine(json)
-      if (typeof line === "string") return Effect.fail(Request.decodeFailure(transport, request, "malformed", `a feed line: ${line}`))
-      rows.push(line)
+      if (typeof line === "string") return Either.left(Request.decodeFailure(transport, request, "malformed", `a feed line: ${line}`))
+      rows[i] = line
     }
-    return Effect.map(
-      decodeRows(
-        codec,
-        rows,
-        (row) => "last_seq" in row ? undefined : changeDoc(row),
-        (row): Changes.ChangeEvent<A> =>
-          "last_seq" in row ? { _tag: "LastSeq", lastSeq: row.last_seq, pending: row.pending } : plainChange(row),
-        (row, doc): Changes.ChangeEvent<A> => changeWithDoc(row as ChangeRow, doc)
-      ),
-      Chunk.unsafeFromArray
-    )
+    return decodeRowsSync(codec, rows, lineDoc, plainEvent<A>, eventWithDoc<A>) ??
+      decodeRows(codec, rows, lineDoc, plainEvent<A>, eventWithDoc<A>)
   }
 
   /** A continuous or eventsource feed; `onPiece` is told of every piece of the body (heartbeats too). */
@@ -256,13 +309,11 @@ export const make = <A, D>(
           error
       ),
       (bytes) =>
-        feed === "continuous" ?
-          byLines(bytes, (texts) => {
-            onPiece?.()
-            return parseLines(request, texts.filter(isNotBlank))
-          }) :
-          eventSourceData(bytes, (texts) => parseLines(request, texts)),
-      Stream.takeUntil((event) => event._tag === "LastSeq")
+        feedEvents(
+          bytes,
+          feed === "continuous" ? continuousTexts(onPiece) : eventSourceTexts,
+          (texts) => parseLines(request, texts)
+        )
     )
 
   /** One page of the normal feed, read whole: paging needs its `last_seq` before it goes on. */
@@ -435,7 +486,10 @@ export const make = <A, D>(
   const follow = (
     options: Changes.FollowOptions = {}
   ): Effect.Effect<Changes.Follower<A, FeedError>> =>
-    Effect.map(Ref.make<Database.Sequence | "now" | undefined>(options.since), (checkpoint) => {
+    Effect.sync(() => {
+      // the sequence after the last event handed to the consumer: moved by the stage that hands events on, read
+      // by `checkpoint`
+      const handed: { checkpoint: Database.Sequence | "now" | undefined } = { checkpoint: options.since }
       const heartbeat = options.heartbeat ?? "30 seconds"
       const feedOptions = { ...options, heartbeat }
       const idleTimeout = Duration.toMillis(options.idleTimeout ?? Duration.times(Duration.decode(heartbeat), 3))
@@ -463,21 +517,46 @@ export const make = <A, D>(
             if (retry === undefined || Either.isLeft(retry)) return yield* Queue.offer(queue, Take.failCause(exit.cause))
           }
         })
+      /**
+       * Hands the changes on one at a time, the checkpoint moved to each as it is handed on: a checkpoint read
+       * while a change is handled is that change's (moving it a chunk at a time would skip the rest of the chunk
+       * after a crash). One channel step per change, no effect: the consumer's pull is what moves it.
+       */
+      const oneByOne: Channel.Channel<
+        Chunk.Chunk<Changes.Change<A>>,
+        Chunk.Chunk<Changes.ChangeEvent<A>>,
+        FeedError,
+        FeedError,
+        unknown,
+        unknown
+      > = Channel.readWithCause({
+        onInput: (chunk: Chunk.Chunk<Changes.ChangeEvent<A>>) => handOn(Chunk.toReadonlyArray(chunk), 0),
+        onFailure: (cause: Cause.Cause<FeedError>) => Channel.failCause(cause),
+        onDone: () => Channel.void
+      })
+      const handOn = (
+        events: ReadonlyArray<Changes.ChangeEvent<A>>,
+        from: number
+      ): Channel.Channel<Chunk.Chunk<Changes.Change<A>>, Chunk.Chunk<Changes.ChangeEvent<A>>, FeedError, FeedError, unknown, unknown> => {
+        for (let i = from; i < events.length; i++) {
+          const event = events[i]
+          handed.checkpoint = sequenceAfter(event)
+          if (event._tag === "Change") {
+            return Channel.zipRight(Channel.write(Chunk.of(event)), Channel.suspend(() => handOn(events, i + 1)))
+          }
+        }
+        return oneByOne
+      }
       const changes = Stream.unwrapScoped(Effect.gen(function*() {
         // the consumer takes what a reader fiber of its own puts here; the queue bounds how far it reads ahead
         const queue = yield* Effect.acquireRelease(
           Queue.bounded<Take.Take<Changes.ChangeEvent<A>, FeedError>>(16),
           Queue.shutdown
         )
-        yield* Effect.forkScoped(feed(queue, yield* Ref.get(checkpoint)))
-        return Stream.flattenTake(Stream.fromQueue(queue, { maxChunkSize: 1 }))
-      })).pipe(
-        // one event at a time, as it is handed on: a checkpoint read after handling a change is that change's
-        // (moving it a chunk at a time would skip the rest of the chunk after a crash)
-        Stream.tap((event) => Ref.set(checkpoint, sequenceAfter(event))),
-        Stream.filter((event): event is Changes.Change<A> => event._tag === "Change")
-      )
-      return { changes, checkpoint: Ref.get(checkpoint) }
+        yield* Effect.forkScoped(feed(queue, handed.checkpoint))
+        return Stream.pipeThroughChannel(Stream.flattenTake(Stream.fromQueue(queue, { maxChunkSize: 1 })), oneByOne)
+      }))
+      return { changes, checkpoint: Effect.sync(() => handed.checkpoint) }
     })
 
   return {

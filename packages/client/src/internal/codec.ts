@@ -109,6 +109,34 @@ export const decodeAll = <A, D>(codec: Codec<A, D>, jsons: ReadonlyArray<unknown
 }
 
 /**
+ * {@link decodeRows} without an effect: the rows, the first document that does not decode, or `undefined` when a
+ * document needs asynchronous decoding (then {@link decodeRows} is the way). The continuous feed builds the rows
+ * of every piece of its body with it, in the stream stage that parses them.
+ */
+export const decodeRowsSync = <W, B, A, D>(
+  codec: Codec<A, D>,
+  rows: ReadonlyArray<W>,
+  docOf: (row: W) => unknown,
+  plain: (row: W) => B,
+  withDoc: (row: W, doc: A) => B
+): Either.Either<Array<B>, D> | undefined => {
+  const out: Array<B> = new Array(rows.length)
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]
+    const json = docOf(row)
+    if (json === undefined) {
+      out[i] = plain(row)
+      continue
+    }
+    const decoded = codec.decodeSync(json)
+    if (decoded === undefined) return undefined
+    if (Either.isLeft(decoded)) return Either.left(decoded.left)
+    out[i] = withDoc(row, decoded.right)
+  }
+  return Either.right(out)
+}
+
+/**
  * Builds the rows of a page, decoding the document each one carries (`docOf` gives it, or `undefined` for a row
  * without one) with {@link decodeAll}.
  */

@@ -6,8 +6,48 @@ import * as HttpBody from "@effect/platform/HttpBody"
 import * as Effect from "effect/Effect"
 import { InvalidArgumentError } from "../CouchError.js"
 
+/** How deep the fast check goes before it leaves the value to the full one (which tells a cycle from depth). */
+const fastDepth = 100
+
+/**
+ * Whether a value is plain JSON, by a walk that keeps no path and no set of ancestors: `true` only for a value the
+ * full check passes; `false` for anything it is not sure of (a value to report, a `toJSON`, a deep or cyclic
+ * value), which the full check then decides. The test suite checks both agree on every value it generates.
+ */
+export const isPlainJson = (value: unknown, depth = 0): boolean => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true
+    case "number":
+      return Number.isFinite(value)
+    case "object": {
+      if (value === null) return true
+      if (depth >= fastDepth) return false
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i]
+          if (item === undefined || !isPlainJson(item, depth + 1)) return false
+        }
+        return true
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === "function") return false
+      for (const key in value) {
+        const field = (value as Record<string, unknown>)[key]
+        if (field !== undefined && !isPlainJson(field, depth + 1)) return false
+      }
+      return true
+    }
+    default:
+      return false
+  }
+}
+
 /** The first place where a value is not JSON, described, or `undefined` when it is JSON. */
-export const jsonProblem = (value: unknown): string | undefined => {
+export const jsonProblem = (value: unknown): string | undefined => isPlainJson(value) ? undefined : fullProblem(value)
+
+/** {@link jsonProblem} by the full walk, which names the path of the value it reports. */
+export const fullProblem = (value: unknown): string | undefined => {
   const ancestors = new Set<object>()
   // the path to the value being visited; written out only when there is a problem to name
   const path: Array<string | number> = []

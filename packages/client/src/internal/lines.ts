@@ -27,7 +27,8 @@ export const lineSplitter = (): LineSplitter => {
     afterCR = false
     text = rest + text
     if (text === "") return []
-    const parts = text.split(lineEnd)
+    // a feed of LF line ends (CouchDB's) is split on the character, without the regular expression
+    const parts = text.indexOf("\r") === -1 ? text.split("\n") : text.split(lineEnd)
     rest = parts.pop() ?? ""
     afterCR = parts.length > 0 && text.charCodeAt(text.length - 1) === 13
     return parts

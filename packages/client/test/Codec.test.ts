@@ -1,0 +1,66 @@
+/**
+ * The codecs' loop without effects (`decodeRowsSync`) gives what the effect per document gives: the same
+ * values, the same first failure, and the effectful way for a schema that needs async.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
+import * as Schema from "effect/Schema"
+import { type Codec, decodeRows, decodeRowsSync, either, typed, untyped } from "../src/internal/codec.js"
+
+const Doc = Schema.Struct({ _id: Schema.String, n: Schema.NumberFromString })
+/** The same, decoded through an asynchronous step. */
+const AsyncDoc = Schema.Struct({
+  _id: Schema.String,
+  n: Schema.transformOrFail(Schema.String, Schema.Number, {
+    decode: (s) => Effect.delay(Effect.succeed(Number(s)), "1 millis"),
+    encode: (n) => Effect.delay(Effect.succeed(String(n)), "1 millis")
+  })
+})
+
+/** The codecs, their document types forgotten: the tests hand each the values it reads and writes. */
+const codecs: ReadonlyArray<readonly [string, Codec<unknown, unknown>]> = [
+  ["untyped", untyped as Codec<unknown, unknown>],
+  ["typed", typed(Doc) as unknown as Codec<unknown, unknown>],
+  ["typed, async", typed(AsyncDoc) as unknown as Codec<unknown, unknown>],
+  ["either", either(typed(Doc)) as unknown as Codec<unknown, unknown>]
+]
+
+/** Documents as the typed codecs read them, some of them wrong (`n` not a number). */
+const docs = FastCheck.array(
+  FastCheck.record({ _id: FastCheck.string(), n: FastCheck.oneof(FastCheck.double({ noNaN: true }), FastCheck.constant("x" as unknown)) }),
+  { maxLength: 8 }
+)
+
+const outcome = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.runPromise(Effect.either(effect)).then((result) =>
+    Either.isRight(result) ? { ok: result.right } : { failed: String((result.left as { description?: unknown }).description ?? result.left) }
+  )
+
+describe("codecs without an effect per document", () => {
+  for (const [name, codec] of codecs) {
+    it(`decodeRowsSync gives what decodeRows gives, or leaves an async schema to it (${name})`, async () => {
+      await FastCheck.assert(
+        FastCheck.asyncProperty(docs, async (batch) => {
+          const rows = batch.map((doc, i) => ({ i, doc: i % 3 === 0 ? undefined : { ...doc, n: String(doc.n) } }))
+          const args = [
+            codec,
+            rows,
+            (row: typeof rows[number]) => row.doc,
+            (row: typeof rows[number]) => ({ i: row.i }),
+            (row: typeof rows[number], doc: unknown) => ({ i: row.i, doc })
+          ] as const
+          const sync = decodeRowsSync(...args)
+          const effectful = await outcome(decodeRows(...args))
+          if (sync === undefined) {
+            assert.strictEqual(name, "typed, async")
+          } else {
+            assert.deepStrictEqual(await outcome(sync), effectful)
+          }
+        }),
+        { numRuns: 50 }
+      )
+    })
+  }
+})
