@@ -37,8 +37,8 @@ const usage = `pnpm bench [options]
   --servers LIST        embedded, couchdb (COUCHDB_URL, COUCHDB_USER, COUCHDB_PASSWORD), canned
                         (default: couchdb,canned when COUCHDB_URL is set, else embedded,canned)
   --workloads LIST      ${workloads.join(", ")} (default: all)
-  --clients LIST        ${clients.join(", ")} (default: all but effect-platform, the
-                        platform's HttpClient alone, a diagnostic for get-doc; fetch runs in the
+  --clients LIST        ${clients.join(", ")} (default: all but the diagnostics
+                        effect-platform and effect-undici, see --diagnostics; fetch runs in the
                         get-doc workloads only, unless named here)
   --gets N              GETs per run on the canned server (default 20000)
   --server-gets N       GETs per run on a real or embedded server (default 1000)
@@ -50,9 +50,12 @@ const usage = `pnpm bench [options]
   --batch N             bulk-insert batch size (default 1000); 4 batches in flight
   --page-size N         page size of effect-couch's changes and allDocs streams (default 1000)
   --attachment-mib N    attachment size (default 16); --attachments N per run (default 2)
-  --diagnostics         also run the diagnostic contenders: effect-platform (the platform's
-                        HttpClient alone) in the get-doc workloads, undici-continuous (raw undici
-                        reading the continuous feed line by line: the server's ceiling) in changes-read
+  --diagnostics         also run the diagnostic contenders of the get-doc workloads: effect-platform
+                        (the platform's HttpClient alone) and effect-undici (one Effect.async over
+                        undici's dispatch per GET: the floor of a transport of effect-couch's own)
+  --baseline DIR        also run every effect-couch contender with the client of another checkout
+                        (DIR/packages/client/src, e.g. \`git archive HEAD packages/client | tar -x -C DIR\`),
+                        labelled <label>@base, in the same rounds: a change's before and after in one run
   --profile             after each workload's rounds, one more run of effect-couch and of the others
                         under the V8 profiler (the measurement only), on the canned server for the
                         get-doc workloads, else the real or embedded one: results/profiles/*.cpuprofile,
@@ -102,7 +105,9 @@ const options = {
   workloads: listOption("workloads", workloads, workloads),
   clients: [
     ...listOption("clients", clients, defaultClients),
-    ...(argv.includes("--diagnostics") && !option("clients")?.includes("effect-platform") ? ["effect-platform" as const] : [])
+    ...(argv.includes("--diagnostics") ?
+      (["effect-platform", "effect-undici"] as const).filter((client) => !option("clients")?.includes(client)) :
+      [])
   ],
   diagnostics: argv.includes("--diagnostics"),
   fetchEverywhere: option("clients")?.includes("fetch") ?? false,
@@ -116,6 +121,7 @@ const options = {
   attachmentMiB: intOption("attachment-mib", 16),
   attachments: intOption("attachments", 2),
   profile: argv.includes("--profile"),
+  baseline: option("baseline") === undefined ? undefined : Path.resolve(process.cwd(), option("baseline")!),
   out: Path.resolve(packageDir, option("out") ?? "results/latest.json")
 }
 
@@ -135,7 +141,7 @@ const contendersOf = (workload: Workload): ReadonlyArray<Contender> => {
   const wanted = (client: Client) =>
     options.clients.includes(client) &&
     (client !== "fetch" || light || options.fetchEverywhere) &&
-    (client !== "effect-platform" || light)
+    ((client !== "effect-platform" && client !== "effect-undici") || light)
   const list: Array<Contender> = []
   for (const client of clients) {
     if (!wanted(client)) continue
@@ -145,15 +151,27 @@ const contendersOf = (workload: Workload): ReadonlyArray<Contender> => {
       list.push({ label: "effect-couch-continuous", client, variant: "continuous" })
       list.push({ label: "effect-couch-follow", client, variant: "follow" })
     }
-    if (client === "undici" && workload === "changes-read" && options.diagnostics) {
+    if ((client === "effect-couch" || client === "effect-undici") && light) {
+      list.push({ label: `${client}-promise`, client, variant: "promise" })
+    }
+    if (client === "effect-undici" && light) list.push({ label: "effect-undici-client", client, variant: "client" })
+    if (client === "undici" && workload === "changes-read") {
       list.push({ label: "undici-continuous", client, variant: "continuous" })
     }
     if (client === "effect-couch" && workload === "all-docs-read") {
       list.push({ label: "effect-couch-one-request", client, variant: "one-request" })
     }
   }
-  return list
+  // the same contenders with the baseline build (`--baseline DIR`), in the same rounds: before/after in one run
+  return options.baseline === undefined ? list : list.flatMap((contender) =>
+    contender.client === "effect-couch" ?
+      [contender, { ...contender, label: `${contender.label}${baselineSuffix}`, baseline: true }] :
+      [contender]
+  )
 }
+
+/** The label suffix of the contenders run with the baseline build. */
+const baselineSuffix = "@base"
 
 // -- servers ---------------------------------------------------------------------------------------------------
 
@@ -170,10 +188,11 @@ const tsxArgs = ["--import", "tsx"]
  * 35 MiB to every process and more per module loaded. effect-couch's sources (TypeScript, in the workspace) are
  * bundled in; the libraries stay external, loaded from node_modules as in an application.
  */
-const bundleDir = Path.join(packageDir, "build", "worker")
-const bundleWorker = async () => {
+const bundleWorker = async (name: string, client?: string) => {
+  const bundleDir = Path.join(packageDir, "build", name)
   Fs.rmSync(bundleDir, { recursive: true, force: true })
   await Esbuild.build({
+    ...(client === undefined ? {} : { alias: { "@effect-couch/client": client } }),
     absWorkingDir: packageDir,
     entryPoints: ["src/worker.ts"],
     outdir: bundleDir,
@@ -189,6 +208,7 @@ const bundleWorker = async () => {
   return Path.join(bundleDir, "worker.js")
 }
 let workerPath = ""
+let baselineWorkerPath = ""
 const startProcessServer = (kind: "embedded" | "canned"): Promise<RunningServer> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...tsxArgs, Path.join(packageDir, "src", `server-${kind}.ts`)], {
@@ -305,7 +325,8 @@ interface Run {
 
 const runWorker = (spec: Spec, timeoutMs: number): Promise<Result> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", workerPath, JSON.stringify(spec)], {
+    const worker = spec.contender.baseline === true ? baselineWorkerPath : workerPath
+    const child = spawn(process.execPath, ["--expose-gc", worker, JSON.stringify(spec)], {
       cwd: packageDir,
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -417,7 +438,7 @@ const profileWorkload = async (
     "`pnpm bench --profile`.",
     ""
   ]
-  for (const contender of contenders.filter((c) => c.client !== "fetch")) {
+  for (const contender of contenders.filter((c) => c.client !== "fetch" && c.baseline !== true)) {
     const file = Path.join(dir, `${contender.label}-${workload}.cpuprofile`)
     try {
       const result = await runOne(server, workload, contender, readDb, file)
@@ -551,46 +572,120 @@ const targetsOf = (
     summaries.find((s) => s.server === server && s.workload === workload && s.label === label)
   for (const server of new Set(summaries.map((s) => s.server))) {
     const ec = (w: Workload, label = "effect-couch") => find(server, w, label)
-    const nano = (w: Workload) => find(server, w, "nano")
-    const get = ec("get-doc")
-    if (get !== undefined && Number.isFinite(get.cpuVsUndici)) {
-      targets.push({
-        server,
-        target: "get-doc: client CPU per op ≤ 1.5× raw undici",
-        value: `${get.cpuVsUndici.toFixed(2)}× (${get.cpuMicrosPerOp.toFixed(1)} µs/op)`,
-        met: get.cpuVsUndici <= 1.5
-      })
-    }
-    const getNano = nano("get-doc")
-    if (get !== undefined && getNano !== undefined) {
-      const ratio = pairedRatio(runs, server, "get-doc", "effect-couch", "nano", cpuPerOp)
-      targets.push({
-        server,
-        target: "get-doc: client CPU per op below nano's",
-        value: `${ratio.toFixed(3)}× nano's (${get.cpuMicrosPerOp.toFixed(1)} vs ${getNano.cpuMicrosPerOp.toFixed(1)} µs/op)`,
-        met: ratio < 1
-      })
-    }
-    const throughputTarget = (workload: Workload, label = "effect-couch") => {
-      const mine = ec(workload, label)
-      const theirs = nano(workload)
+    /** A same-round ratio `a / b` of `f` against a bound: `at most` for costs, `at least` for rates. */
+    const ratioTarget = (
+      workload: Workload,
+      a: string,
+      b: string,
+      f: (r: Result) => number,
+      bound: number,
+      kind: "at most" | "at least",
+      target: string,
+      what: (mine: Summary, theirs: Summary) => string
+    ) => {
+      const mine = find(server, workload, a)
+      const theirs = find(server, workload, b)
       if (mine === undefined || theirs === undefined) return
-      const ratio = pairedRatio(runs, server, workload, label, "nano", throughput)
+      const ratio = pairedRatio(runs, server, workload, a, b, f)
       targets.push({
         server,
-        target: `${workload}${label === "effect-couch" ? "" : ` (${label})`}: throughput ≥ nano's`,
-        value: `${ratio.toFixed(3)}× nano's (${fmt(mine.throughput)} vs ${fmt(theirs.throughput)} ${mine.unit})`,
-        met: ratio >= 1
+        target,
+        value: `${ratio.toFixed(2)}× (${what(mine, theirs)})`,
+        met: kind === "at most" ? ratio <= bound : ratio >= bound
       })
     }
-    throughputTarget("get-doc-concurrent")
-    throughputTarget("bulk-insert")
-    throughputTarget("changes-read")
-    throughputTarget("changes-read", "effect-couch-one-request")
-    throughputTarget("changes-read", "effect-couch-continuous")
-    throughputTarget("changes-read", "effect-couch-follow")
-    throughputTarget("all-docs-read")
-    throughputTarget("all-docs-read", "effect-couch-one-request")
+    const cpu = (s: Summary) => s.cpuMicrosPerOp.toFixed(1)
+    const rate = (s: Summary) => `${fmt(s.throughput)}`
+    for (const label of ["effect-couch", "effect-couch-promise"]) {
+      const driven = label === "effect-couch" ? "an Effect loop" : "runPromise per GET"
+      ratioTarget(
+        "get-doc",
+        label,
+        "nano",
+        cpuPerOp,
+        0.8,
+        "at most",
+        `get-doc (${driven}): client CPU per GET ≤ 0.8× nano's`,
+        (m, t) => `${cpu(m)} vs ${cpu(t)} µs`
+      )
+      ratioTarget(
+        "get-doc",
+        label,
+        "undici",
+        cpuPerOp,
+        1.5,
+        "at most",
+        `get-doc (${driven}): client CPU per GET ≤ 1.5× raw undici's`,
+        (m, t) => `${cpu(m)} vs ${cpu(t)} µs`
+      )
+      ratioTarget(
+        "get-doc-concurrent",
+        label,
+        "nano",
+        throughput,
+        1.2,
+        "at least",
+        `get-doc-concurrent (${driven}): throughput ≥ 1.2× nano's`,
+        (m, t) => `${rate(m)} vs ${rate(t)} GET/s`
+      )
+    }
+    ratioTarget(
+      "bulk-insert",
+      "effect-couch",
+      "nano",
+      cpuPerOp,
+      1,
+      "at most",
+      "bulk-insert: client CPU per document ≤ nano's",
+      (m, t) => `${m.cpuMicrosPerOp.toFixed(2)} vs ${t.cpuMicrosPerOp.toFixed(2)} µs`
+    )
+    ratioTarget(
+      "bulk-insert",
+      "effect-couch",
+      "nano",
+      throughput,
+      1,
+      "at least",
+      "bulk-insert: throughput ≥ nano's",
+      (m, t) => `${rate(m)} vs ${rate(t)} docs/s`
+    )
+    for (const [workload, label] of [
+      ["changes-read", "effect-couch"],
+      ["changes-read", "effect-couch-one-request"],
+      ["all-docs-read", "effect-couch"],
+      ["all-docs-read", "effect-couch-one-request"]
+    ] as const) {
+      ratioTarget(
+        workload,
+        label,
+        "nano",
+        throughput,
+        1,
+        "at least",
+        `${workload}${label === "effect-couch" ? "" : ` (${label})`}: throughput ≥ nano's`,
+        (m, t) => `${rate(m)} vs ${rate(t)} ${m.unit}`
+      )
+    }
+    ratioTarget(
+      "changes-read",
+      "effect-couch-continuous",
+      "undici-continuous",
+      throughput,
+      0.9,
+      "at least",
+      "changes-read, continuous feed: throughput ≥ 0.9× raw undici's reading it line by line",
+      (m, t) => `${rate(m)} vs ${rate(t)} changes/s`
+    )
+    ratioTarget(
+      "changes-read",
+      "effect-couch-follow",
+      "effect-couch",
+      throughput,
+      0.5,
+      "at least",
+      "changes-read, follower: throughput ≥ 0.5× the normal feed's (effect-couch's, paged)",
+      (m, t) => `${rate(m)} vs ${rate(t)} changes/s`
+    )
     const allDocs = ec("all-docs-read")
     if (allDocs !== undefined) {
       const peak = Math.max(allDocs.peakRssMiB, allDocs.maxRssMiB)
@@ -750,7 +845,11 @@ const main = async () => {
   out(
     `rounds ${options.rounds}; servers ${options.servers.join(", ")}; gets ${options.gets} (canned) / ${options.serverGets} (server); docs ${options.docs}`
   )
-  workerPath = await bundleWorker()
+  workerPath = await bundleWorker("worker")
+  if (options.baseline !== undefined) {
+    baselineWorkerPath = await bundleWorker("worker-base", Path.join(options.baseline, "packages", "client", "src", "index.ts"))
+    out(`baseline: effect-couch from ${options.baseline} (labels ${baselineSuffix})`)
+  }
   const servers: Array<RunningServer> = []
   const runs: Array<Run> = []
   const cleanup = async () => {

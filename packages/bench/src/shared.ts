@@ -13,9 +13,12 @@ export const workloads = [
 ] as const
 export type Workload = typeof workloads[number]
 
-export const clients = ["effect-couch", "nano", "undici", "fetch", "effect-platform"] as const
+export const clients = ["effect-couch", "nano", "undici", "fetch", "effect-platform", "effect-undici"] as const
 export type Client = typeof clients[number]
-/** `effect-platform` (the platform's HttpClient alone) is a diagnostic, run when asked for. */
+/**
+ * `effect-platform` (the platform's HttpClient alone) and `effect-undici` (one `Effect.async` over undici per
+ * request: the floor of a transport of one's own) are diagnostics, run when asked for.
+ */
 export const defaultClients: ReadonlyArray<Client> = ["effect-couch", "nano", "undici", "fetch"]
 
 /**
@@ -25,7 +28,9 @@ export const defaultClients: ReadonlyArray<Client> = ["effect-couch", "nano", "u
 export interface Contender {
   readonly label: string
   readonly client: Client
-  readonly variant?: "continuous" | "follow" | "one-request" | undefined
+  readonly variant?: "continuous" | "follow" | "one-request" | "promise" | "client" | undefined
+  /** Run with the baseline build of effect-couch (`--baseline DIR`) instead of the workspace's. */
+  readonly baseline?: boolean | undefined
 }
 
 export interface ServerInfo {

@@ -25,7 +25,8 @@ const drivers: Record<Spec["contender"]["client"], () => Promise<{ readonly make
   nano: () => import("./drivers/nano.js"),
   undici: () => import("./drivers/undici.js"),
   fetch: () => import("./drivers/fetch.js"),
-  "effect-platform": () => import("./drivers/effect-platform.js")
+  "effect-platform": () => import("./drivers/effect-platform.js"),
+  "effect-undici": () => import("./drivers/effect-undici.js")
 }
 
 // -- measurement -----------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * effect-couch, driven as its users drive it: one Effect per workload (a loop, `Effect.forEach` with a
  * concurrency, a Stream), run on a `ManagedRuntime` holding the session (basic auth, `NodeHttpClient.layerUndici`,
- * the session's default options).
+ * the session's default options). The `promise` variant drives the GETs as Promise code does: one
+ * `runtime.runPromise` per GET.
  */
 import { CouchAuth, CouchSession, type Database } from "@effect-couch/client"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -14,7 +15,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { makeDoc } from "../shared.js"
 import { effectGetLoops } from "./effect-common.js"
-import { attachmentName, block, type MakeDriver } from "./common.js"
+import { attachmentName, block, getLoops, type MakeDriver } from "./common.js"
 
 export const make: MakeDriver = async (spec) => {
   const runtime = ManagedRuntime.make(
@@ -31,7 +32,10 @@ export const make: MakeDriver = async (spec) => {
   const countChanges = (stream: Stream.Stream<{ readonly _tag: string }, unknown>) =>
     runtime.runPromise(Stream.runFold(stream, 0, (count, event) => event._tag === "Change" ? count + 1 : count))
   return {
-    ...effectGetLoops(runtime, getOne),
+    // a Promise caller (`effect-couch-promise`): each GET is a `runtime.runPromise` of its own, awaited
+    ...(spec.contender.variant === "promise" ?
+      getLoops(() => runtime.runPromise(getOne)) :
+      effectGetLoops(runtime, getOne)),
     bulkInsert: (prefix, from, n) =>
       runtime.runPromise(
         db.bulkWrite(
