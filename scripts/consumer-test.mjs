@@ -17,6 +17,8 @@
 //      with credentials), a cookie session over FetchHttpClient with credentials: "include": create, put, get,
 //      head, `_all_docs`, a continuous changes feed, an attachment uploaded from a stream and read back, a cookie
 //      that lapses; the page's requests are recorded over the DevTools protocol (exactly two logins).
+//   4. the couch CLI: `pnpm pack` of packages/cli (one bundled file), installed with npm in a project of its own,
+//      `npx couch --help` lists its commands.
 //
 // Needs Node 20+, npm, pnpm, the npm registry and Chromium (CHROMIUM, else /usr/bin/chromium: Debian's chromium,
 // which .ci/run installs). Exits non-zero on the first failure and keeps the scratch
@@ -267,6 +269,26 @@ const bundle = () => {
 }
 
 // -----------------------------------------------------------------------------
+// 4. the couch command-line tool (packages/cli: one bundled file, no dependencies)
+// -----------------------------------------------------------------------------
+
+const cliApp = join(scratch, "cli")
+
+/** `pnpm pack` of packages/cli, installed with npm in a project of its own; `npx couch --help` must list backup. */
+const cli = () => {
+  const dir = join(tarballDir, "cli")
+  mkdirSync(dir, { recursive: true })
+  run("pnpm", ["pack", "--pack-destination", dir], { cwd: join(root, "packages", "cli"), quiet: true })
+  const tarball = join(dir, readdirSync(dir).find((file) => file.endsWith(".tgz")))
+  mkdirSync(cliApp, { recursive: true })
+  writeFileSync(join(cliApp, "package.json"), JSON.stringify({ name: "couch-consumer", private: true }) + "\n")
+  run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", tarball], { cwd: cliApp, timeout: 300_000 })
+  const help = run("npx", ["--no-install", "couch", "--help"], { cwd: cliApp, env: appEnv, quiet: true, timeout: 60_000 })
+  if (!/backup/.test(help) || !/restore/.test(help)) fail(`npx couch --help did not list backup and restore:\n${help}`)
+  return `npx couch --help from ${relative(scratch, tarball)}: lists backup, restore, ...`
+}
+
+// -----------------------------------------------------------------------------
 
 const steps = [
   ["pack", pack],
@@ -278,7 +300,8 @@ const steps = [
   ["tsc, moduleResolution bundler", typeCheck("tsconfig.bundler.json")],
   ["tsc, the browser program with the DOM lib", typeCheck(join("browser", "tsconfig.json"))],
   ["browser bundle (esbuild)", bundle],
-  ["headless Chromium", runProgram(join("browser", "run.mjs"), "browser: ok", 180_000)]
+  ["headless Chromium", runProgram(join("browser", "run.mjs"), "browser: ok", 180_000)],
+  ["couch CLI from its tarball", cli]
 ]
 
 const started = Date.now()

@@ -2,6 +2,7 @@
 // tests spawn (build/couch.mjs) and the one the published package runs (dist/couch.mjs, `node scripts/bundle.mjs
 // dist/couch.mjs`, run by `build` and `prepack`).
 import { buildSync } from "esbuild"
+import { chmodSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -17,6 +18,8 @@ buildSync({
   legalComments: "none",
   minify: true,
   logLevel: "warning",
-  // some CommonJS dependencies call require()
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __couchRequire } from \"node:module\";\nconst require = __couchRequire(import.meta.url);" }
+  // the shebang: a young generation of 2 MiB semi-spaces keeps the peak RSS ~30 MiB lower at no cost in speed (the
+  // documents pass through it quickly); some CommonJS dependencies call require()
+  banner: { js: "#!/usr/bin/env -S node --max-semi-space-size=2\nimport { createRequire as __couchRequire } from \"node:module\";\nconst require = __couchRequire(import.meta.url);" }
 })
+chmodSync(outfile, 0o755)

@@ -4,6 +4,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as Prompt from "@effect/cli/Prompt"
 import * as CouchSession from "@effect-couch/client/CouchSession"
 import type * as Database from "@effect-couch/client/Database"
 import * as Effect from "effect/Effect"
@@ -21,10 +22,24 @@ import * as Output from "./output.js"
 import * as Restore from "./restore.js"
 import * as Transfer from "./transfer.js"
 
+/**
+ * Runs `body` with the session the options describe. A user without a password, on a terminal, is asked for one
+ * (typed without echo: nothing is shown).
+ */
 const withSession = <A, E>(
   connection: Connection,
   body: (couch: CouchSession.Service) => Effect.Effect<A, E, never>
-) => Effect.flatMap(CouchSession.CouchSession, body).pipe(Effect.provide(sessionLayer(connection)))
+) =>
+  Effect.gen(function*() {
+    const ask = Option.isSome(connection.user) && Option.isNone(connection.password) && process.stdin.isTTY === true &&
+      process.stderr.isTTY === true
+    const password = ask ?
+      Option.some(yield* Prompt.hidden({ message: `password for ${Option.getOrElse(connection.user, () => "")}` })) :
+      connection.password
+    return yield* Effect.flatMap(CouchSession.CouchSession, body).pipe(
+      Effect.provide(sessionLayer({ ...connection, password }))
+    )
+  })
 
 const dbArg = Args.text({ name: "db" }).pipe(Args.withDescription("the database's name"))
 
@@ -50,6 +65,28 @@ const existing = (couch: CouchSession.Service, name: string, hint = "") =>
 
 const openDatabase = (couch: CouchSession.Service, name: string, create: boolean) =>
   create ? couch.create(name, { existsOk: true }) : existing(couch, name, " (--create creates it)")
+
+/** What restore and import share: the input file checked, the batch options, the database (created if asked). */
+const writeSetup = (
+  couch: CouchSession.Service,
+  config: {
+    readonly file: Option.Option<string>
+    readonly batchSize: number
+    readonly concurrency: number
+    readonly db: string
+    readonly create: boolean
+  }
+) =>
+  Effect.gen(function*() {
+    const file = Option.getOrUndefined(config.file)
+    if (file !== undefined) yield* Input.checkReadable(file)
+    const writeOptions: Restore.WriteOptions = {
+      batchSize: yield* positive(config.batchSize, "batch-size"),
+      concurrency: yield* positive(config.concurrency, "concurrency")
+    }
+    const db: Database.Database = yield* openDatabase(couch, config.db, config.create)
+    return { file, writeOptions, db }
+  })
 
 // ---------------------------------------------------------------------------------------------------------------
 // info, ls
@@ -222,13 +259,7 @@ const restore = Command.make(
   (config) =>
     withSession(config, (couch) =>
       Effect.gen(function*() {
-        const file = Option.getOrUndefined(config.file)
-        if (file !== undefined) yield* Input.checkReadable(file)
-        const writeOptions = {
-          batchSize: yield* positive(config.batchSize, "batch-size"),
-          concurrency: yield* positive(config.concurrency, "concurrency")
-        }
-        const db: Database.Database = yield* openDatabase(couch, config.db, config.create)
+        const { db, file, writeOptions } = yield* writeSetup(couch, config)
         const what = file ?? "stdin"
         const docs = Input.lines(file, config.gzip).pipe(
           Stream.mapConcatEffect((line) => {
@@ -393,13 +424,7 @@ const importCommand = Command.make(
   (config) =>
     withSession(config, (couch) =>
       Effect.gen(function*() {
-        const file = Option.getOrUndefined(config.file)
-        if (file !== undefined) yield* Input.checkReadable(file)
-        const writeOptions = {
-          batchSize: yield* positive(config.batchSize, "batch-size"),
-          concurrency: yield* positive(config.concurrency, "concurrency")
-        }
-        const db = yield* openDatabase(couch, config.db, config.create)
+        const { db, file, writeOptions } = yield* writeSetup(couch, config)
         const docs = Transfer.documents({
           file,
           format: Option.getOrElse(config.format, () => Transfer.formatOf(file)),

@@ -72,6 +72,10 @@ export const describe = (cause: Cause.Cause<unknown>): { readonly line: string |
     return { line: `internal error: ${oneLine(text)}`, code: ExitCode.failure }
   }
   const error = failure.value
+  // Ctrl-C at a prompt
+  if (typeof error === "object" && error !== null && "_tag" in error && error._tag === "QuitException") {
+    return { line: "interrupted", code: ExitCode.interrupted }
+  }
   if (ValidationError.isValidationError(error)) {
     // @effect/cli has printed the help, or the error, already
     return { line: undefined, code: ValidationError.isHelpRequested(error) ? ExitCode.ok : ExitCode.usage }

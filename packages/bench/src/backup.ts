@@ -1,0 +1,238 @@
+/**
+ * `pnpm --filter @effect-couch/bench bench:backup`: `couch backup` / `couch restore` (packages/cli, its bundled
+ * binary) against `@cloudant/couchbackup`'s `couchbackup` / `couchrestore`, on the same database, each tool a
+ * process of its own run under GNU time: wall time, documents per second, CPU, peak RSS. The server is the
+ * embedded one (its own process) or the CouchDB at COUCHDB_URL (COUCHDB_USER, COUCHDB_PASSWORD). Every restored
+ * database is compared with the source (ids, winning revisions, bodies).
+ *
+ *   --docs N      documents of ~200 bytes (default 100000)
+ *   --rounds N    rounds, interleaved (default 1); the table shows the medians
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { createRequire } from "node:module"
+
+const packageDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
+const cliDir = Path.resolve(packageDir, "..", "cli")
+const out = (text: string) => process.stdout.write(`${text}\n`)
+
+const argument = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i < 0 ? fallback : Number(process.argv[i + 1])
+}
+const docs = argument("docs", 100_000)
+const rounds = argument("rounds", 1)
+
+interface Server {
+  readonly url: string
+  readonly username: string
+  readonly password: string
+  readonly kind: "embedded" | "couchdb"
+  readonly child?: ChildProcess
+}
+
+const startServer = async (): Promise<Server> => {
+  const url = process.env.COUCHDB_URL
+  if (url !== undefined && url !== "") {
+    return {
+      url: url.replace(/\/$/, ""),
+      username: process.env.COUCHDB_USER ?? "admin",
+      password: process.env.COUCHDB_PASSWORD ?? "",
+      kind: "couchdb"
+    }
+  }
+  const child = spawn(process.execPath, ["--import", "tsx", Path.join(packageDir, "src", "server-embedded.ts")], {
+    stdio: ["pipe", "pipe", "inherit"]
+  })
+  const line = await new Promise<string>((resolve, reject) => {
+    let text = ""
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      text += chunk
+      if (text.includes("\n")) resolve(text.split("\n")[0]!)
+    })
+    child.on("exit", (code) => reject(new Error(`the embedded server exited with ${code}`)))
+  })
+  const info = JSON.parse(line) as { url: string; username: string; password: string }
+  return { ...info, kind: "embedded", child }
+}
+
+const server = await startServer()
+const auth = `Basic ${Buffer.from(`${server.username}:${server.password}`).toString("base64")}`
+const call = async (method: string, path: string, body?: unknown) => {
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: auth, "content-type": "application/json", accept: "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  const text = await response.text()
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 200)}`)
+  return JSON.parse(text) as unknown
+}
+
+const prefix = `bench-backup-${Date.now().toString(36)}`
+const source = `${prefix}-src`
+await call("PUT", `/${source}`)
+if (server.kind === "embedded") {
+  // couchbackup logs in with {"username", "password"}, which express-pouchdb refuses: it reads a public database
+  await call("PUT", `/${source}/_security`, {})
+}
+out(`seeding ${docs} documents into ${source} (${server.kind} at ${server.url})`)
+for (let start = 0; start < docs; start += 5000) {
+  const batch = Array.from({ length: Math.min(5000, docs - start) }, (_, j) => {
+    const i = start + j
+    return {
+      _id: `doc-${String(i).padStart(8, "0")}`,
+      type: "order",
+      n: i,
+      customer: `customer ${i % 997}`,
+      items: [{ sku: `sku-${i % 101}`, qty: i % 5 }, { sku: `sku-${i % 37}`, qty: 1 }],
+      note: "x".repeat(40 + (i % 20))
+    }
+  })
+  await call("POST", `/${source}/_bulk_docs`, { docs: batch })
+}
+
+// the binaries
+spawnSync(process.execPath, [Path.join(cliDir, "scripts", "bundle.mjs")], { stdio: "inherit" })
+const couchBin = Path.join(cliDir, "build", "couch.mjs")
+const require = createRequire(import.meta.url)
+const couchbackupDir = Path.dirname(require.resolve("@cloudant/couchbackup/package.json"))
+const couchbackupBin = Path.join(couchbackupDir, "bin", "couchbackup.bin.js")
+const couchrestoreBin = Path.join(couchbackupDir, "bin", "couchrestore.bin.js")
+const couchbackupVersion = (JSON.parse(Fs.readFileSync(Path.join(couchbackupDir, "package.json"), "utf8")) as {
+  version: string
+}).version
+
+const withCredentials = (db: string) => {
+  const url = new URL(`${server.url}/${db}`)
+  if (server.kind === "couchdb") {
+    url.username = server.username
+    url.password = server.password
+  }
+  return url.toString()
+}
+
+interface Measure {
+  readonly wall: number
+  readonly cpu: number
+  readonly rss: number
+}
+
+/**
+ * Runs a command under GNU time, as a user's shell does: `couch.mjs` by its shebang (with its V8 flags),
+ * couchbackup's scripts with node (their shebang is `env node`); stdin from a file, stdout to a file, when given.
+ */
+const timed = (args: ReadonlyArray<string>, options: { stdin?: string; stdout?: string } = {}): Promise<Measure> =>
+  new Promise((resolve, reject) => {
+    const timeFile = Path.join(Os.tmpdir(), `${prefix}-time-${Math.random().toString(36).slice(2)}`)
+    const command = args[0] === couchBin ? args : [process.execPath, ...args]
+    const child = spawn("/usr/bin/time", ["-f", "%e %U %S %M", "-o", timeFile, ...command], {
+      stdio: [
+        options.stdin === undefined ? "ignore" : Fs.openSync(options.stdin, "r"),
+        options.stdout === undefined ? "ignore" : Fs.openSync(options.stdout, "w"),
+        "pipe"
+      ],
+      env: {
+        ...process.env,
+        COUCHDB_URL: server.url,
+        COUCHDB_USER: server.username,
+        COUCHDB_PASSWORD: server.password,
+        COUCH_URL: undefined
+      }
+    })
+    let stderr = ""
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`${args.join(" ")} exited with ${code}: ${stderr.slice(-500)}`))
+      const [wall, user, system, rss] = Fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number)
+      Fs.rmSync(timeFile, { force: true })
+      resolve({ wall: wall!, cpu: user! + system!, rss: rss! * 1024 })
+    })
+  })
+
+/** Whether two databases hold the same documents: ids, winning revisions, bodies (design documents aside). */
+const same = async (a: string, b: string): Promise<boolean> => {
+  const page = 10_000
+  let startkey: string | undefined
+  for (;;) {
+    const query = `include_docs=true&limit=${page + 1}${startkey === undefined ? "" : `&startkey=${encodeURIComponent(JSON.stringify(startkey))}`}`
+    const [x, y] = (await Promise.all([call("GET", `/${a}/_all_docs?${query}`), call("GET", `/${b}/_all_docs?${query}`)])) as Array<{
+      rows: Array<{ id: string; doc: unknown }>
+    }>
+    if (x!.rows.length !== y!.rows.length) return false
+    const rows = x!.rows.length > page ? page : x!.rows.length
+    for (let i = 0; i < rows; i++) {
+      if (JSON.stringify(x!.rows[i]!.doc) !== JSON.stringify(y!.rows[i]!.doc)) return false
+    }
+    if (x!.rows.length <= page) return true
+    startkey = x!.rows[page]!.id
+  }
+}
+
+const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `${prefix}-`))
+interface Row {
+  readonly tool: string
+  readonly op: "backup" | "restore"
+  readonly measures: Array<Measure>
+}
+const rows: Array<Row> = [
+  { tool: "couch", op: "backup", measures: [] },
+  { tool: `couchbackup ${couchbackupVersion}`, op: "backup", measures: [] },
+  { tool: "couch", op: "restore", measures: [] },
+  { tool: `couchrestore ${couchbackupVersion}`, op: "restore", measures: [] }
+]
+let identical = true
+for (let round = 0; round < rounds; round++) {
+  const couchFile = Path.join(dir, `couch-${round}.txt`)
+  const cbFile = Path.join(dir, `couchbackup-${round}.txt`)
+  rows[0]!.measures.push(await timed([couchBin, "backup", source, couchFile, "-q"]))
+  out(`round ${round + 1}: couch backup ${rows[0]!.measures.at(-1)!.wall} s`)
+  rows[1]!.measures.push(
+    await timed([couchbackupBin, "--url", withCredentials(""), "--db", source, "--log", `${cbFile}.log`], {
+      stdout: cbFile
+    })
+  )
+  out(`round ${round + 1}: couchbackup ${rows[1]!.measures.at(-1)!.wall} s`)
+  const couchTarget = `${prefix}-couch-${round}`
+  const cbTarget = `${prefix}-cb-${round}`
+  await call("PUT", `/${cbTarget}`)
+  rows[2]!.measures.push(await timed([couchBin, "restore", couchTarget, couchFile, "--create", "-q"]))
+  out(`round ${round + 1}: couch restore ${rows[2]!.measures.at(-1)!.wall} s`)
+  rows[3]!.measures.push(
+    await timed([couchrestoreBin, "--url", withCredentials(""), "--db", cbTarget], { stdin: cbFile })
+  )
+  out(`round ${round + 1}: couchrestore ${rows[3]!.measures.at(-1)!.wall} s`)
+  for (const target of [couchTarget, cbTarget]) {
+    const equal = await same(source, target)
+    identical &&= equal
+    out(`  ${target} ${equal ? "equals" : "DIFFERS FROM"} the source`)
+    await call("DELETE", `/${target}`)
+  }
+  Fs.rmSync(couchFile, { force: true })
+  Fs.rmSync(cbFile, { force: true })
+}
+await call("DELETE", `/${source}`)
+Fs.rmSync(dir, { recursive: true, force: true })
+server.child?.kill("SIGTERM")
+
+const median = (values: Array<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+const mib = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`
+out("")
+out(`${docs} documents of ~200 B, ${server.kind} server${server.kind === "couchdb" ? ` at ${server.url}` : ""}, ${rounds} round(s), medians; node ${process.version}, ${Os.cpus().length} CPUs`)
+out("")
+out("| operation | tool | wall time | docs/s | CPU | peak RSS |")
+out("| --- | --- | --- | --- | --- | --- |")
+for (const row of rows) {
+  const wall = median(row.measures.map((m) => m.wall))
+  out(`| ${row.op} | ${row.tool} | ${wall.toFixed(1)} s | ${Math.round(docs / wall)} | ${median(row.measures.map((m) => m.cpu)).toFixed(1)} s | ${mib(median(row.measures.map((m) => m.rss)))} |`)
+}
+for (const op of ["backup", "restore"] as const) {
+  const [ours, theirs] = rows.filter((row) => row.op === op)
+  const ratio = median(theirs!.measures.map((m) => m.wall)) / median(ours!.measures.map((m) => m.wall))
+  out(`${op}: couch at ${ratio.toFixed(2)}x couchbackup's docs/s (target 1.25x)`)
+}
+out(identical ? "every restored database equals the source" : "A RESTORED DATABASE DIFFERS FROM THE SOURCE")
+process.exit(identical ? 0 : 1)
