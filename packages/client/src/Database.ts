@@ -560,10 +560,13 @@ export interface Documents<A, D> extends Queries<A, D> {
     docs: Stream.Stream<A, E, R>,
     options?: BulkWriteOptions
   ) => Stream.Stream<Either.Either<Document.WriteResult, Document.WriteFailure>, E | BulkWriteError, R>
-  /** `POST /{db}/_bulk_get`: several documents (and revisions) in one request. */
+  /**
+   * `POST /{db}/_bulk_get`: several documents (and revisions) in one request; on a cluster `r` copies of each
+   * answer (`r` = `n` reads every copy).
+   */
   readonly bulkGet: (
     requests: ReadonlyArray<BulkGetRequest>,
-    options?: Pick<Document.GetOptions, "revs" | "latest" | "attachments">
+    options?: Pick<Document.GetOptions, "revs" | "latest" | "attachments" | "r">
   ) => Effect.Effect<ReadonlyArray<BulkGetResult<A>>, ReadError | D>
   /** `_all_docs` as a stream that pages by key: every row once, in order, with constant memory. */
   readonly allDocs: {

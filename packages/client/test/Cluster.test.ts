@@ -60,14 +60,13 @@ describe("read-modify-write on a cluster", () => {
       const fake = fakeClient((seen) => {
         const path = seen.url.pathname
         if (path !== "/db/counter") return json(404, { error: "not_found" })
-        if (seen.method === "GET" && seen.url.searchParams.get("conflicts") === "true") {
-          // the settling read: another writer's 2-theirs won, ours is a losing leaf
-          return json(200, {
-            _id: "counter",
-            _rev: "2-theirs",
-            _conflicts: conflicted ? [] : ["2-mine"],
-            _revisions: { start: 2, ids: ["theirs", "base"] }
-          })
+        if (seen.method === "GET" && seen.url.searchParams.get("open_revs") === "all") {
+          // the settling read of every leaf: another writer's 2-theirs won, ours is a losing leaf (until removed)
+          const theirs = { ok: { _id: "counter", _rev: "2-theirs", _revisions: { start: 2, ids: ["theirs", "base"] } } }
+          const mine = conflicted ?
+            { ok: { _id: "counter", _rev: "3-gone", _deleted: true, _revisions: { start: 3, ids: ["gone", "mine", "base"] } } } :
+            { ok: { _id: "counter", _rev: "2-mine", _revisions: { start: 2, ids: ["mine", "base"] } } }
+          return json(200, [mine, theirs])
         }
         if (seen.method === "GET") {
           return json(200, puts.length === 0 ? { _id: "counter", _rev: "1-base", n: 0 } : { _id: "counter", _rev: "2-theirs", n: 1 })
@@ -92,9 +91,9 @@ describe("read-modify-write on a cluster", () => {
   it.effect("modify whose accepted write is on the winning branch keeps it", () =>
     Effect.gen(function*() {
       const fake = fakeClient((seen) => {
-        if (seen.method === "GET" && seen.url.searchParams.get("conflicts") === "true") {
-          // someone already wrote on top of ours: ours is an ancestor of the winner
-          return json(200, { _id: "c", _rev: "3-next", _conflicts: [], _revisions: { start: 3, ids: ["next", "mine", "base"] } })
+        if (seen.method === "GET" && seen.url.searchParams.get("open_revs") === "all") {
+          // someone already wrote on top of ours: ours is an ancestor of the winner, the only leaf
+          return json(200, [{ ok: { _id: "c", _rev: "3-next", _revisions: { start: 3, ids: ["next", "mine", "base"] } } }])
         }
         if (seen.method === "GET") return json(200, { _id: "c", _rev: "1-base", n: 0 })
         return json(202, { ok: true, id: "c", rev: "2-mine" })
@@ -102,5 +101,29 @@ describe("read-modify-write on a cluster", () => {
       const written = yield* withDatabase(fake, (db) => db.modify("c", (doc) => ({ ...doc, n: 1 })))
       assert.deepStrictEqual(written, { id: "c", rev: "2-mine", accepted: true })
       assert.isFalse(fake.seen.some((seen) => seen.method === "DELETE"))
+    }))
+
+  it.effect("modify whose accepted write won removes the other leaves, then reads again until none is left", () =>
+    Effect.gen(function*() {
+      const removed = new Set<string>()
+      const leaf = (rev: string, deleted = false) => ({
+        ok: { _id: "c", _rev: rev, ...(deleted ? { _deleted: true } : {}), _revisions: { start: 2, ids: [rev.slice(2), "base"] } }
+      })
+      const fake = fakeClient((seen) => {
+        if (seen.method === "GET" && seen.url.searchParams.get("open_revs") === "all") {
+          // ours (2-ff...) wins over 2-aa (greater id) and over the deleted 2-zz; 2-aa is there until removed
+          return json(200, [leaf("2-ff"), ...(removed.has("2-aa") ? [] : [leaf("2-aa")]), leaf("2-zz", true)])
+        }
+        if (seen.method === "GET") return json(200, { _id: "c", _rev: "1-base", n: 0 })
+        if (seen.method === "DELETE") {
+          removed.add(seen.url.searchParams.get("rev")!)
+          return json(200, { ok: true, id: "c", rev: "3-x" })
+        }
+        return json(202, { ok: true, id: "c", rev: "2-ff" })
+      })
+      const written = yield* withDatabase(fake, (db) => db.modify("c", (doc) => ({ ...doc, n: 1 })))
+      assert.deepStrictEqual(written, { id: "c", rev: "2-ff", accepted: true })
+      assert.deepStrictEqual([...removed], ["2-aa"])
+      assert.strictEqual(fake.seen.filter((seen) => seen.url.searchParams.get("open_revs") === "all").length, 2)
     }))
 })

@@ -244,6 +244,12 @@ export interface TestServer {
   /** What the server supports. */
   readonly capabilities: Capabilities
   /**
+   * The base URL of every node of the server, `url` first: for a cluster, the nodes `COUCHDB_NODE_URLS` lists
+   * (comma-separated; `COUCHDB_URL` is one of them), so that tests can write through one node and read through
+   * another; `[url]` otherwise.
+   */
+  readonly nodes: ReadonlyArray<string>
+  /**
    * Takes the server away for `downtime` and brings it back on the same URL with its data, as a restart does:
    * live feeds end, every connection is closed, new ones are refused meanwhile. Only the embedded server can
    * (`undefined` for the server at `COUCHDB_URL`): gate restart tests on it.
@@ -448,6 +454,7 @@ export const makeEmbedded: Effect.Effect<TestServer, CouchTestServerError, Scope
     kind: "embedded",
     version: lease.server.version,
     capabilities: embeddedCapabilities,
+    nodes: [lease.server.url],
     restart: (downtime) =>
       Effect.tryPromise({
         try: () => lease.server.restart(Duration.toMillis(Duration.decode(downtime))),
@@ -471,6 +478,8 @@ export const makeRemote = (options: {
   readonly url: string
   readonly username?: string | undefined
   readonly password?: Redacted.Redacted<string> | undefined
+  /** The base URLs of the other nodes of a cluster (those of `url` is added first when missing). */
+  readonly nodes?: ReadonlyArray<string> | undefined
 }): Effect.Effect<TestServer, CouchTestServerError> =>
   Effect.gen(function*() {
     const parsed = yield* Effect.try({
@@ -499,6 +508,7 @@ export const makeRemote = (options: {
       kind: "couchdb",
       version: info.version,
       capabilities: { ...couchdbCapabilities(info.version), cluster: info.cluster },
+      nodes: [url, ...(options.nodes ?? []).map((node) => node.replace(/\/+$/, "")).filter((node) => node !== url)],
       restart: undefined
     })
   })
@@ -514,7 +524,8 @@ export const make: Effect.Effect<TestServer, CouchTestServerError, Scope.Scope> 
   const config = yield* Config.all({
     url: Config.option(Config.nonEmptyString("COUCHDB_URL")),
     username: Config.option(Config.nonEmptyString("COUCHDB_USER")),
-    password: Config.option(Config.redacted("COUCHDB_PASSWORD"))
+    password: Config.option(Config.redacted("COUCHDB_PASSWORD")),
+    nodes: Config.option(Config.array(Config.nonEmptyString(), "COUCHDB_NODE_URLS"))
   }).pipe(
     Effect.mapError((cause) =>
       new CouchTestServerError({ message: `Invalid CouchDB test configuration: ${cause.message}`, cause })
@@ -524,7 +535,8 @@ export const make: Effect.Effect<TestServer, CouchTestServerError, Scope.Scope> 
   return yield* makeRemote({
     url: config.url.value,
     username: Option.getOrUndefined(config.username),
-    password: Option.getOrUndefined(config.password)
+    password: Option.getOrUndefined(config.password),
+    nodes: Option.getOrUndefined(config.nodes)
   })
 })
 

@@ -20,6 +20,7 @@ import * as Paging from "./paging.js"
 import * as Query from "./query.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
+import * as Writers from "./writers.js"
 
 // Wire shapes
 
@@ -202,15 +203,44 @@ const toRows = <A, D>(
     rowWith<A>
   )
 
-/** A document's winning revision and its conflicts. */
-const RevisionAndConflicts = Schema.Struct({
+/** A revision and its history (`_revisions`). */
+const RevisionAndHistory = Schema.Struct({
   _rev: Schema.String,
-  _conflicts: Schema.optional(Schema.Array(Schema.String)),
+  _deleted: Schema.optional(Schema.Boolean),
   _revisions: Schema.optional(Schema.Struct({ start: Schema.Number, ids: Schema.Array(Schema.String) }))
 })
 
+/** Every leaf of a document, as `open_revs=all&revs=true` answers (a leaf a copy lacks is `missing`). */
+const Leaves = Schema.Array(Schema.Union(Schema.Struct({ ok: RevisionAndHistory }), Schema.Struct({ missing: Schema.String })))
+
+/** A document's winning revision, with its history, and the other leaves that are not deleted. */
+interface Winner {
+  readonly winner: typeof RevisionAndHistory.Type
+  readonly others: ReadonlyArray<string>
+}
+
+/** Whether revision `a` wins over `b` as CouchDB picks: not deleted first, then the longer, then the greater id. */
+const winsOver = (a: typeof RevisionAndHistory.Type, b: typeof RevisionAndHistory.Type): boolean => {
+  if ((a._deleted === true) !== (b._deleted === true)) return b._deleted === true
+  const [pa, pb] = [Number.parseInt(a._rev, 10), Number.parseInt(b._rev, 10)]
+  if (pa !== pb) return pa > pb
+  return a._rev.slice(a._rev.indexOf("-") + 1) > b._rev.slice(b._rev.indexOf("-") + 1)
+}
+
+/** The winner among a document's leaves (`undefined` when it has none). */
+export const winnerOf = (leaves: typeof Leaves.Type): Winner | undefined => {
+  const found = leaves.flatMap((leaf) => "ok" in leaf ? [leaf.ok] : [])
+  const winner = found.reduce<typeof RevisionAndHistory.Type | undefined>(
+    (best, leaf) => best === undefined || winsOver(leaf, best) ? leaf : best,
+    undefined
+  )
+  if (winner === undefined) return undefined
+  const others = found.filter((leaf) => leaf !== winner && leaf._deleted !== true).map((leaf) => leaf._rev)
+  return { winner, others }
+}
+
 /** Whether `rev` is the winning revision or one of its ancestors. */
-const onWinningBranch = (doc: typeof RevisionAndConflicts.Type, rev: string): boolean => {
+const onWinningBranch = (doc: typeof RevisionAndHistory.Type, rev: string): boolean => {
   if (doc._rev === rev) return true
   const history = doc._revisions
   if (history === undefined) return false
@@ -220,41 +250,78 @@ const onWinningBranch = (doc: typeof RevisionAndConflicts.Type, rev: string): bo
 }
 
 /**
- * After a read-modify-write answered 202 (a cluster that could not confirm it with `w` copies): concurrent writers
- * from the same revision may all have been accepted, leaving conflicts. The document is read again with its
- * conflicts and history from three copies; when this write's revision is not on the winning branch, it lost: a
- * losing leaf is removed, and the write fails with `ConflictError`, so that the caller's retry applies its change
- * again on the winner. The winner stays: every loser removes its own, so the writers converge on one branch that
- * holds every change. (A write that is not visible at all yet is taken as lost too: best effort, not a proof.)
+ * A read-modify-write on a cluster (or answered 202): concurrent writers from the same revision may each have been
+ * accepted by some copies, and a writer may have written on a revision that has just lost to a concurrent one
+ * (both answered 201), leaving conflicts. The writes of `modify` and `ensureView` ask every copy
+ * (`w` = `copies`), so that once a write is answered every copy has answered it (or timed out), and every revision
+ * that competes with it is on some copy already.
+ *
+ * The document's leaves are then read from every copy (`open_revs=all`, `r` = `copies`: a copy's own `_conflicts`
+ * may lack a leaf that another copy has), with their histories, round after round:
+ * - this revision is on the winning branch: the other leaves are removed (their writers lost, and will apply
+ *   their changes again on the winner), and the document read again, until no conflict is left; then it won;
+ * - it is not: its leaf is removed, and the document read once more, since a writer may have written on it in the
+ *   meantime (then its change is in the winner, and it won); if not, the write fails with `ConflictError`, so that
+ *   the caller's retry applies its change again on the winner.
+ * Removals ask every copy too, so that no copy keeps a removed leaf for a late writer to write on. (A write that is
+ * not visible at all is taken as lost.) Best effort, not consensus: see the README's Clusters section.
  */
-const settleAccepted = (
+const settle = (
   transport: Request.Transport,
   path: string,
-  written: Document.WriteResult
-): Effect.Effect<Document.WriteResult, CouchError.ConflictError | Database.WriteError> =>
-  written.accepted !== true ? Effect.succeed(written) : Request.json(
+  written: Document.WriteResult,
+  copies: number | undefined
+): Effect.Effect<Document.WriteResult, CouchError.ConflictError | Database.WriteError> => {
+  const w = copies !== undefined && copies > 1 ? copies : undefined
+  // a local document has no revision tree: nothing to settle
+  if ((written.accepted !== true && w === undefined) || written.id.startsWith("_local/")) return Effect.succeed(written)
+  // every leaf, from every copy (a copy's own `_conflicts` may lack a leaf another copy has)
+  const read = Request.json(
     transport,
-    { method: "GET", path, params: { conflicts: "true", revs: "true", r: 3 } },
-    RevisionAndConflicts,
+    { method: "GET", path, params: { open_revs: "all", revs: "true", r: copies ?? 3 } },
+    Leaves,
     readErrors
   ).pipe(
-    Effect.catchTag("NotFoundError", (): Effect.Effect<typeof RevisionAndConflicts.Type> => Effect.succeed({ _rev: written.rev })),
-    Effect.flatMap((doc) => {
-      if (onWinningBranch(doc, written.rev)) return Effect.succeed(written)
-      const losingLeaf = (doc._conflicts ?? []).includes(written.rev)
-      const lost = new CouchError.ConflictError({
-        method: "PUT",
-        url: Request.fullUrl(transport, { method: "PUT", path }),
-        status: 409,
-        error: "conflict",
-        reason: "a concurrent write from the same revision won; this write's revision was removed"
-      })
-      if (!losingLeaf) return Effect.fail(lost)
-      return Request.written(transport, { method: "DELETE", path, params: { rev: written.rev }, idempotent: true }, writeErrors).pipe(
-        Effect.catchTag("NotFoundError", () => Effect.void),
-        Effect.zipRight(Effect.fail(lost))
-      )
+    Effect.map((leaves): Winner => winnerOf(leaves) ?? { winner: { _rev: written.rev }, others: [] }),
+    Effect.catchTag("NotFoundError", (): Effect.Effect<Winner> => Effect.succeed({ winner: { _rev: written.rev }, others: [] }))
+  )
+  // a leaf that is gone, or that someone wrote on, answers 404 or 409: nothing left to do with it
+  const removeLeaf = (rev: string) =>
+    Request.written(transport, { method: "DELETE", path, params: { rev, w }, idempotent: true }, writeErrors).pipe(
+      Effect.asVoid,
+      Effect.catchTags({ NotFoundError: () => Effect.void, ConflictError: () => Effect.void })
+    )
+  const lost = new CouchError.ConflictError({
+    method: "PUT",
+    url: Request.fullUrl(transport, { method: "PUT", path }),
+    status: 409,
+    error: "conflict",
+    reason: "a concurrent write from the same revision won; this write's revision was removed"
+  })
+  const round = (
+    rounds: number,
+    removedOwn: boolean
+  ): Effect.Effect<Document.WriteResult, CouchError.ConflictError | Database.WriteError> =>
+    Effect.flatMap(read, ({ others, winner }) => {
+      if (onWinningBranch(winner, written.rev)) {
+        if (others.length === 0 || rounds === 0) return Effect.succeed(written)
+        return Effect.zipRight(Effect.forEach(others, removeLeaf, { discard: true }), round(rounds - 1, removedOwn))
+      }
+      if (removedOwn || rounds === 0) return Effect.fail(lost)
+      return Effect.zipRight(removeLeaf(written.rev), round(rounds - 1, true))
     })
+  return round(8, false)
+}
+
+/**
+ * The number of copies (`n`) of the database at `root`, known once per session: for the reads and writes of
+ * `modify` and `ensureView`, which must reach every copy.
+ */
+const copiesOf = (transport: Request.Transport, root: string) =>
+  Writers.copiesOf(
+    transport,
+    root,
+    Effect.map(Request.json(transport, { method: "GET", path: root }, Database.DatabaseInfo, readErrors), (info) => info.cluster?.n)
   )
 
 /** The results of a `_bulk_docs` request, one per document. */
@@ -281,6 +348,7 @@ const documents = <A, D>(
   const streamSpan = (operation: string, extra?: Record<string, string>) =>
     Stream.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })
   const docPath = (id: string) => Either.map(Names.documentPath(id), (path) => `${root}/${path}`)
+  const copies = copiesOf(transport, root)
 
   /** A document write; one that carries its revision can be sent again harmlessly (a repeat is a conflict). */
   const write = (method: HttpMethod.HttpMethod, path: string, body: unknown, params?: Request.Request["params"]) =>
@@ -579,14 +647,17 @@ const documents = <A, D>(
         })
       }).pipe(span("upsert")),
     modify: (id, f, options = {}) =>
-      Effect.flatMap(get(id), (doc) => put(f(doc))).pipe(
-        Effect.flatMap((written) => Effect.flatMap(docPath(id), (path) => settleAccepted(transport, path, written))),
-        Effect.retry({
-          schedule: options.schedule ?? defaultModifySchedule,
-          while: (error) => error instanceof CouchError.ConflictError
-        }),
-        span("modify", id)
-      ),
+      Effect.flatMap(docPath(id), (path) =>
+        Effect.flatMap(copies, (n) => {
+          const quorum = n !== undefined && n > 1
+          return Effect.flatMap(get(id, quorum ? { r: n } : {}), (doc) => put(f(doc), quorum ? { w: n } : {})).pipe(
+            Effect.flatMap((written) => settle(transport, path, written, n)),
+            Effect.retry({
+              schedule: options.schedule ?? defaultModifySchedule,
+              while: (error) => error instanceof CouchError.ConflictError
+            })
+          )
+        }).pipe(Writers.inTurn(transport, path))).pipe(span("modify", id)),
     bulkDocs,
     bulkWrite: (docs, options) => bulkWrite(docs, options).pipe(streamSpan("bulkWrite")),
     bulkGet: (requests, options = {}) =>
@@ -608,7 +679,8 @@ const documents = <A, D>(
           params: {
             revs: boolParam(options.revs),
             latest: boolParam(options.latest),
-            attachments: boolParam(options.attachments)
+            attachments: boolParam(options.attachments),
+            r: options.r
           }
         }, BulkGetAnswer, readErrors)
         return yield* Effect.forEach(answer.results, (result) =>
@@ -708,13 +780,16 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       Request.json(transport, { method: "POST", path: `${root}/${endpoint}`, body, idempotent }, schema, writeErrors))
 
   const designPath = (ddoc: string) => `${root}/_design/${Names.designSegment(ddoc)}`
+  const copies = copiesOf(transport, root)
 
   const ensureOnce = (ddoc: string, view: string, definition: View.ViewDefinition) =>
     Effect.gen(function*() {
       const wanted = definition.reduce === undefined ?
         { map: definition.map } :
         { map: definition.map, reduce: definition.reduce }
-      const current = yield* base.get(Names.designId(ddoc)).pipe(
+      const n = yield* copies
+      const quorum = n !== undefined && n > 1
+      const current = yield* base.get(Names.designId(ddoc), quorum ? { r: n } : {}).pipe(
         Effect.map((doc) => doc as View.DesignDocument),
         Effect.catchTag("NotFoundError", () => Effect.succeed(undefined))
       )
@@ -725,8 +800,8 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       const written = yield* base.put({
         ...(current ?? { _id: Names.designId(ddoc), language: "javascript" }),
         views: { ...current?.views, [view]: wanted }
-      })
-      yield* settleAccepted(transport, designPath(ddoc), written)
+      }, quorum ? { w: n } : {})
+      yield* settle(transport, designPath(ddoc), written, n)
       return current === undefined ? "created" as const : "updated" as const
     })
 
@@ -759,6 +834,7 @@ export const make = (transport: Request.Transport, name: string, path: string): 
           schedule: Schedule.intersect(Schedule.jittered(Schedule.exponential("10 millis")), Schedule.recurs(10)),
           while: (error) => error instanceof CouchError.ConflictError
         }),
+        Writers.inTurn(transport, designPath(ddoc)),
         span("ensureView")
       ),
     callUpdate: (ddoc, handler, options = {}) =>
