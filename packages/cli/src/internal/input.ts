@@ -4,8 +4,8 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
-import * as Readline from "node:readline"
 import type { Readable } from "node:stream"
+import { StringDecoder } from "node:string_decoder"
 import * as Zlib from "node:zlib"
 import { RunError, UsageError } from "./errors.js"
 
@@ -45,7 +45,7 @@ export const checkReadable = (path: string): Effect.Effect<void, UsageError> =>
 
 /**
  * The lines of a file (stdin when `path` is undefined); a gzip file (by its first bytes, or `gzip` for stdin) is
- * gunzipped. CR LF and LF end lines.
+ * gunzipped. CR LF and LF end lines; a last line without one counts.
  */
 export const lines = (path: string | undefined, gzip: boolean): Stream.Stream<Line, UsageError | RunError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
@@ -62,13 +62,25 @@ export const lines = (path: string | undefined, gzip: boolean): Stream.Stream<Li
       }),
       (stream) => Effect.sync(() => stream.destroy())
     )
-    const reader = Readline.createInterface({ input: source, crlfDelay: Infinity })
+    // the stream's own async iterator reads a chunk only when the last one is consumed (readline's would queue
+    // lines without bound when the consumer is slower than the file)
+    const decoder = new StringDecoder("utf8")
+    let rest = ""
     let number = 0
+    const split = (text: string, last: boolean): Array<Line> => {
+      const parts = (rest + text).split("\n")
+      rest = last ? "" : parts.pop()!
+      if (last && parts.at(-1) === "") parts.pop()
+      return parts.map((part) => ({ text: part.endsWith("\r") ? part.slice(0, -1) : part, number: ++number }))
+    }
     return Stream.fromAsyncIterable(
-      reader,
+      source as AsyncIterable<Buffer | string>,
       (error) =>
         new RunError({
           description: `reading ${what}: ${error instanceof Error ? error.message : String(error)}`
         })
-    ).pipe(Stream.map((text): Line => ({ text, number: ++number })))
+    ).pipe(
+      Stream.mapConcat((chunk) => split(typeof chunk === "string" ? chunk : decoder.write(chunk), false)),
+      Stream.concat(Stream.suspend(() => Stream.fromIterable(split(decoder.end(), true))))
+    )
   }))
