@@ -35,6 +35,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as CouchAuth from "./CouchAuth.js"
 import type * as CouchError from "./CouchError.js"
+import type * as CouchNode from "./CouchNode.js"
 import type * as Database from "./Database.js"
 import type * as Document from "./Document.js"
 import { dual } from "effect/Function"
@@ -288,6 +289,12 @@ export interface Service {
   readonly activeTasks: Effect.Effect<ReadonlyArray<ActiveTask>, CouchError.RequestError | CouchError.ForbiddenError>
   /** `GET /_membership`: the nodes of the cluster. */
   readonly membership: Effect.Effect<Membership, CouchError.RequestError | CouchError.ForbiddenError | CouchError.NotFoundError>
+  /**
+   * A node of the server (`/_node/{node}`: configuration, statistics, system figures, metrics, versions): `_local`
+   * (the default) is the node that answers; on a cluster, a name from `membership`. Nothing is sent until one of
+   * its operations runs.
+   */
+  readonly node: (name?: string) => CouchNode.CouchNode
   /** Creates a user in `_users` (`PUT /_users/org.couchdb.user:{name}`). */
   readonly createUser: (user: User) => Effect.Effect<Document.WriteResult, Database.WriteError>
   /** Updates a user's password and/or roles (read, modify, write). */

@@ -64,6 +64,30 @@ export * as CouchAuth from "./CouchAuth.js"
 export * as CouchError from "./CouchError.js"
 
 /**
+ * One node of a CouchDB server (`/_node/{node}`): its configuration, statistics, system figures, Prometheus
+ * metrics and versions. `couch.node()` is the node that answers the request (`_local`); on a cluster,
+ * `couch.node("couchdb@db1.example.com")` names one of `couch.membership`'s nodes. Every endpoint needs a server
+ * admin (`ForbiddenError` otherwise).
+ *
+ * @example
+ * ```ts
+ * import { CouchSession } from "@effect-couch/client"
+ * import { Effect } from "effect"
+ *
+ * const raiseMaxDocumentSize = Effect.gen(function*() {
+ *   const couch = yield* CouchSession.CouchSession
+ *   const node = couch.node()
+ *   const before = yield* node.setConfig("couchdb", "max_document_size", "16777216")
+ *   const versions = yield* node.versions
+ *   return { before, engine: versions.javascriptEngine?.name }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export * as CouchNode from "./CouchNode.js"
+
+/**
  * A session to a CouchDB server: the configured HTTP client, authentication, and the server-level operations.
  *
  * @example

@@ -122,6 +122,11 @@ export interface Capabilities {
   readonly adminOnlyByDefault: boolean
   /** `/_node/_local/_config/...` exists and needs a server admin. Embedded: `true` (mapped onto `/_config`). */
   readonly nodeConfig: boolean
+  /**
+   * `/_node/{node}/_stats`, `_system`, `_prometheus` and `_versions` exist (a server admin's). Embedded: `false`
+   * (express-pouchdb has none of them).
+   */
+  readonly nodeStats: boolean
   /** `PUT /db/doc` with a `multipart/related` body (document plus attachments). Embedded: `false` (415). */
   readonly multipartPut: boolean
   /** `GET /db/doc?attachments=true` answers `multipart/related` when asked. Embedded: `false` (JSON only). */
@@ -184,6 +189,7 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     serverInfoCouchdbKey: true,
     adminOnlyByDefault: true,
     nodeConfig: true,
+    nodeStats: true,
     multipartPut: true,
     multipartGet: true,
     loginLockout: major > 3 || (major === 3 && minor >= 4),
@@ -204,6 +210,7 @@ export const couchdbCapabilities = (version: string): Capabilities => {
 export const embeddedCapabilities: Capabilities = {
   ...couchdbCapabilities("3.3.3"),
   findBookmark: false,
+  nodeStats: false,
   partitions: false,
   dbsInfo: false,
   scheduler: false,

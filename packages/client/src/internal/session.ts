@@ -15,6 +15,7 @@ import * as DatabaseImpl from "./database.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as ReplicationImpl from "./replication.js"
+import * as NodeImpl from "./node.js"
 import * as Request from "./request.js"
 
 interface ParsedUrl {
@@ -205,6 +206,7 @@ export const make = (
         CouchError.ForbiddenError,
         CouchError.NotFoundError
       ]).pipe(Effect.withSpan("CouchSession.membership")),
+      node: (name = "_local") => NodeImpl.make(transport, name),
       createUser: (user) =>
         users.put({
           _id: userId(user.name),
