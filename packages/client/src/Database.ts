@@ -719,11 +719,43 @@ export interface Database extends Documents<Document.Document, never> {
       readonly params?: Readonly<Record<string, string>> | undefined
     }
   ) => Effect.Effect<UpdateResult, WriteError>
-  /** `GET /{db}/_revs_limit`. */
+  /** `GET /{db}/_revs_limit`: how many revisions of a document the database remembers. */
   readonly revsLimit: Effect.Effect<number, ReadError>
   /** `PUT /{db}/_revs_limit`. */
   readonly setRevsLimit: (limit: number) => Effect.Effect<void, WriteError>
+  /**
+   * `POST /{db}/_missing_revs`: of these revisions (document id → revisions), those the database lacks, by
+   * document (a document that lacks none is left out).
+   */
+  readonly missingRevs: (
+    revisions: Readonly<Record<string, ReadonlyArray<string>>>
+  ) => Effect.Effect<Readonly<Record<string, ReadonlyArray<string>>>, WriteError>
+  /** `GET /{db}/_purged_infos_limit`: how many purges the database remembers (CouchDB 2.3+). */
+  readonly purgedInfosLimit: Effect.Effect<number, ReadError>
+  /** `PUT /{db}/_purged_infos_limit`. */
+  readonly setPurgedInfosLimit: (limit: number) => Effect.Effect<void, WriteError>
+  /** `GET /{db}/_shards`: each shard's range (`00000000-7fffffff`) and the nodes that hold a copy of it. */
+  readonly shards: Effect.Effect<Readonly<Record<string, ReadonlyArray<string>>>, ReadError>
+  /** `GET /{db}/_shards/{docid}`: the shard a document id belongs to, and the nodes that hold it. */
+  readonly shardOf: (docId: string) => Effect.Effect<DocumentShard, ReadError | CouchError.InvalidArgumentError>
 }
+
+/**
+ * The shard of a document id: its range and the nodes that hold a copy of it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DocumentShard = Schema.Struct({
+  range: Schema.String,
+  nodes: Schema.Array(Schema.String)
+}).annotations({ identifier: "DocumentShard" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type DocumentShard = typeof DocumentShard.Type
 
 /**
  * What `_revs_diff` says of one document.

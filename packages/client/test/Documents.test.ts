@@ -511,6 +511,30 @@ layer(TestLive, { excludeTestServices: true })("security and maintenance", (it) 
       yield* db.setRevsLimit(77)
       assert.strictEqual(yield* db.revsLimit, 77)
     }))
+
+  it.scoped("missingRevs, purgedInfosLimit, shards and the shard of an id", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const db = yield* testDatabase()
+      const a = yield* db.put({ _id: "a/b c" })
+      // what the database has is left out; what it lacks is listed, by document
+      assert.deepStrictEqual(
+        yield* db.missingRevs({ "a/b c": [a.rev, "9-deadbeef"], absent: ["1-abc"] }),
+        { "a/b c": ["9-deadbeef"], absent: ["1-abc"] }
+      )
+      assert.deepStrictEqual(yield* db.missingRevs({ "a/b c": [a.rev] }), {})
+      if (!server.capabilities.shards) return
+      assert.strictEqual(yield* db.purgedInfosLimit, 1000)
+      yield* db.setPurgedInfosLimit(500)
+      assert.strictEqual(yield* db.purgedInfosLimit, 500)
+      const shards = yield* db.shards
+      const ranges = Object.keys(shards)
+      assert.isAtLeast(ranges.length, 1)
+      const shard = yield* db.shardOf("a/b c")
+      assert.include(ranges, shard.range)
+      assert.deepStrictEqual([...shard.nodes].sort(), [...shards[shard.range]!].sort())
+      assert.instanceOf(yield* Effect.flip(db.shardOf("")), CouchError.InvalidArgumentError)
+    }))
 })
 
 class Orders extends Context.Tag("test/Orders")<Orders, Database.Database>() {}

@@ -127,6 +127,11 @@ export interface Capabilities {
    * (express-pouchdb has none of them).
    */
   readonly nodeStats: boolean
+  /**
+   * `/{db}/_shards`, `/{db}/_shards/{docid}` and `/{db}/_purged_infos_limit` exist. Embedded: `false` (PouchDB has no
+   * shards and no purge history).
+   */
+  readonly shards: boolean
   /** `PUT /db/doc` with a `multipart/related` body (document plus attachments). Embedded: `false` (415). */
   readonly multipartPut: boolean
   /** `GET /db/doc?attachments=true` answers `multipart/related` when asked. Embedded: `false` (JSON only). */
@@ -190,6 +195,7 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     adminOnlyByDefault: true,
     nodeConfig: true,
     nodeStats: true,
+    shards: true,
     multipartPut: true,
     multipartGet: true,
     loginLockout: major > 3 || (major === 3 && minor >= 4),
@@ -211,6 +217,7 @@ export const embeddedCapabilities: Capabilities = {
   ...couchdbCapabilities("3.3.3"),
   findBookmark: false,
   nodeStats: false,
+  shards: false,
   partitions: false,
   dbsInfo: false,
   scheduler: false,

@@ -78,7 +78,11 @@ const AllDocsAnswer = Schema.Struct({
   rows: Wire.checkedArray<AllDocsWireRow>("rows", allDocsRowProblem),
   update_seq: Schema.optional(Database.Sequence)
 })
-const RevsLimit = Schema.Number
+const Limit = Schema.Number
+const MissingRevsAnswer = Schema.Struct({
+  missing_revs: Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })
+})
+const ShardsAnswer = Schema.Struct({ shards: Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) }) })
 const LocalRevision = Schema.Struct({ _rev: Schema.String })
 const IndexesAnswer = Schema.Struct({ indexes: Schema.Array(Mango.IndexInfo) })
 const RevsDiffAnswer = Schema.Record({ key: Schema.String, value: Database.RevsDiffEntry })
@@ -775,6 +779,15 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       path: `${root}/${endpoint}`,
       body: Json.bodyUnchecked({})
     }, Acknowledgement, writeErrors).pipe(Effect.asVoid)
+  const readLimit = (endpoint: string) =>
+    Request.json(transport, { method: "GET", path: `${root}/${endpoint}` }, Limit, readErrors)
+  const writeLimit = (endpoint: string, limit: number) =>
+    Request.json(transport, {
+      method: "PUT",
+      path: `${root}/${endpoint}`,
+      body: Json.bodyUnchecked(limit),
+      idempotent: true
+    }, Acknowledgement, writeErrors).pipe(Effect.asVoid)
   const revisionsRequest = <A, I>(endpoint: string, revisions: unknown, schema: Schema.Schema<A, I>, idempotent: boolean) =>
     Effect.flatMap(Json.body(revisions, "revisions"), (body) =>
       Request.json(transport, { method: "POST", path: `${root}/${endpoint}`, body, idempotent }, schema, writeErrors))
@@ -895,14 +908,23 @@ export const make = (transport: Request.Transport, name: string, path: string): 
     viewCleanup: post("_view_cleanup").pipe(span("viewCleanup")),
     revsDiff: (revisions) => revisionsRequest("_revs_diff", revisions, RevsDiffAnswer, true).pipe(span("revsDiff")),
     purge: (revisions) => revisionsRequest("_purge", revisions, Database.PurgeResult, false).pipe(span("purge")),
-    revsLimit: Request.json(transport, { method: "GET", path: `${root}/_revs_limit` }, RevsLimit, readErrors).pipe(
-      span("revsLimit")
+    missingRevs: (revisions) =>
+      revisionsRequest("_missing_revs", revisions, MissingRevsAnswer, true).pipe(
+        Effect.map((answer) => answer.missing_revs),
+        span("missingRevs")
+      ),
+    revsLimit: readLimit("_revs_limit").pipe(span("revsLimit")),
+    setRevsLimit: (limit) => writeLimit("_revs_limit", limit).pipe(span("setRevsLimit")),
+    purgedInfosLimit: readLimit("_purged_infos_limit").pipe(span("purgedInfosLimit")),
+    setPurgedInfosLimit: (limit) => writeLimit("_purged_infos_limit", limit).pipe(span("setPurgedInfosLimit")),
+    shards: Request.json(transport, { method: "GET", path: `${root}/_shards` }, ShardsAnswer, readErrors).pipe(
+      Effect.map((answer) => answer.shards),
+      span("shards")
     ),
-    setRevsLimit: (limit) =>
-      Request.json(transport, {
-        method: "PUT",
-        path: `${root}/_revs_limit`,
-        body: Json.bodyUnchecked(limit)
-      }, Acknowledgement, writeErrors).pipe(Effect.asVoid, span("setRevsLimit"))
+    shardOf: (docId) =>
+      Effect.flatMap(Names.documentPath(docId), (path) =>
+        Request.json(transport, { method: "GET", path: `${root}/_shards/${path}` }, Database.DocumentShard, readErrors)).pipe(
+          Effect.withSpan("Database.shardOf", { attributes: { ...attributes, "couchdb.document": docId } })
+        )
   }
 }

@@ -877,6 +877,26 @@ const afterDb: RequestHandler = handle(async (req, res, next) => {
     }
   }
 
+  // _missing_revs: express-pouchdb has none (it takes the POST for a document's multipart upload). CouchDB answers
+  // `_revs_diff`'s missing revisions, by document, leaving out the documents that lack none.
+  if (second === "_missing_revs" && segments.length === 2 && req.method === "POST") {
+    const body = await new Promise<unknown>((resolve) =>
+      parseDocumentBody(req, res, (error?: unknown) => resolve(error === undefined ? req.body : undefined))
+    )
+    if (!isRecord(body)) return sendJson(res, 400, { error: "bad_request", reason: "Request body must be a JSON object" })
+    try {
+      const diff: Record<string, unknown> = await db.revsDiff(body)
+      const missing: Record<string, unknown> = {}
+      for (const [id, entry] of Object.entries(diff)) {
+        const revs = prop(entry, "missing")
+        if (Array.isArray(revs) && revs.length > 0) missing[id] = revs
+      }
+      return sendJson(res, 200, { missing_revs: missing })
+    } catch (error) {
+      return pouchUtils.sendError(res, error, 400)
+    }
+  }
+
   // _bulk_get: express-pouchdb merges requests for the same id and answers a missing document with `{}`;
   // CouchDB answers each request, and a missing one with an error entry.
   if (second === "_bulk_get" && segments.length === 2 && req.method === "POST") {

@@ -34,6 +34,7 @@ declare module "pouchdb-core" {
     put(doc: Record<string, unknown>, options?: Record<string, unknown>): Promise<{ readonly id: string; readonly rev: string }>
     info(): Promise<{ readonly update_seq: number | string; readonly db_name: string }>
     changes(options: Record<string, unknown>): PouchChangesFeed
+    revsDiff(revisions: Record<string, unknown>): Promise<Record<string, unknown>>
     getSecurity(): Promise<unknown>
     destroy(): Promise<unknown>
     close(): Promise<unknown>
