@@ -139,6 +139,8 @@ layer(TestLive, { excludeTestServices: true })("observability", (it) => {
         yield* run(db.viewCleanup)
         yield* run(db.revsDiff({ doc: [written.rev] }))
         yield* run(db.revsLimit)
+        yield* run(db.missingRevs({ doc: [written.rev] }))
+        yield* run(couch.node().config)
         // attachments
         const attachment = yield* db.attachment("att-doc", "a.txt")
         const stored = yield* attachment.put("hello", { contentType: "text/plain" })
@@ -168,7 +170,7 @@ layer(TestLive, { excludeTestServices: true })("observability", (it) => {
         "Database.viewQueries", "Database.createIndex", "Database.indexes", "Database.deleteIndex",
         "Database.designInfo", "Database.changes", "Database.follow", "Database.info", "Database.exists",
         "Database.security", "Database.addMembers", "Database.compact", "Database.viewCleanup", "Database.revsDiff",
-        "Database.revsLimit",
+        "Database.revsLimit", "Database.missingRevs", "CouchNode.config",
         "Attachment.put", "Attachment.head", "Attachment.get", "Attachment.stream", "Attachment.remove",
         "Replication.replicate", "Replication.getDocument", "Replication.documentStatus", "Replication.schedulerJobs",
         "Replication.schedulerDocs"
