@@ -579,6 +579,11 @@ export interface Documents<A, D> extends Queries<A, D> {
   readonly allDocsPage: (options?: Omit<AllDocsOptions, "pageSize">) => Effect.Effect<AllDocsPage<A>, ReadError | D>
   /** `_design_docs` as a stream that pages by key (the design documents only). */
   readonly designDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
+  /**
+   * `_local_docs` as a stream that pages by key: the local documents (`_local/...`: never replicated, without
+   * history), with `includeDocs` their bodies. CouchDB answers no total for them.
+   */
+  readonly localDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
 }
 
 /**

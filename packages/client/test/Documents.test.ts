@@ -500,6 +500,20 @@ layer(TestLive, { excludeTestServices: true })("security and maintenance", (it) 
       assert.deepStrictEqual(rows.map((row) => row.key), ["_design/a", "_design/b"])
     }))
 
+  it.scoped("_local_docs lists the local documents only, paged by key, with their bodies when asked", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.localDocsEndpoint) return
+      const db = yield* testDatabase()
+      yield* db.put({ _id: "plain" })
+      for (const id of ["c", "a b", "b/slash"]) yield* db.putLocal(id, { v: id })
+      const rows = Chunk.toReadonlyArray(yield* Stream.runCollect(db.localDocs({ pageSize: 1, includeDocs: true })))
+      assert.deepStrictEqual(rows.map((row) => row.key), ["_local/a b", "_local/b/slash", "_local/c"])
+      assert.deepStrictEqual(rows.map((row) => row._tag === "Row" ? (row.doc as { v?: unknown } | undefined)?.v : undefined), ["a b", "b/slash", "c"])
+      const page = Chunk.toReadonlyArray(yield* Stream.runCollect(db.localDocs({ startkey: "_local/b", limit: 1 })))
+      assert.deepStrictEqual(page.map((row) => row.key), ["_local/b/slash"])
+    }))
+
   it.scoped("compact, viewCleanup, revsDiff, revsLimit", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase()

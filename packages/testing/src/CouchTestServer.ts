@@ -132,6 +132,8 @@ export interface Capabilities {
    * shards and no purge history).
    */
   readonly shards: boolean
+  /** `GET /{db}/_local_docs` lists the local documents. Embedded: `false` (express-pouchdb has no such endpoint). */
+  readonly localDocsEndpoint: boolean
   /** `PUT /db/doc` with a `multipart/related` body (document plus attachments). Embedded: `false` (415). */
   readonly multipartPut: boolean
   /** `GET /db/doc?attachments=true` answers `multipart/related` when asked. Embedded: `false` (JSON only). */
@@ -196,6 +198,7 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     nodeConfig: true,
     nodeStats: true,
     shards: true,
+    localDocsEndpoint: true,
     multipartPut: true,
     multipartGet: true,
     loginLockout: major > 3 || (major === 3 && minor >= 4),
@@ -218,6 +221,7 @@ export const embeddedCapabilities: Capabilities = {
   findBookmark: false,
   nodeStats: false,
   shards: false,
+  localDocsEndpoint: false,
   partitions: false,
   dbsInfo: false,
   scheduler: false,

@@ -73,7 +73,8 @@ const allDocsRowProblem = (row: unknown): string | undefined => {
     Wire.optionalField(row, "error", "a string", Wire.isString)
 }
 const AllDocsAnswer = Schema.Struct({
-  total_rows: Schema.optional(Schema.Number),
+  // null in a `_local_docs` answer
+  total_rows: Schema.optional(Schema.NullOr(Schema.Number)),
   offset: Schema.optional(Schema.NullOr(Schema.Number)),
   rows: Wire.checkedArray<AllDocsWireRow>("rows", allDocsRowProblem),
   update_seq: Schema.optional(Database.Sequence)
@@ -538,6 +539,7 @@ const documents = <A, D>(
 
   const allDocs = allDocsFrom(`${root}/_all_docs`)
   const designDocs = allDocsFrom(`${root}/_design_docs`)
+  const localDocs = allDocsFrom(`${root}/_local_docs`)
   const allDocsStream = (
     from: ReturnType<typeof allDocsFrom>,
     options: Database.AllDocsOptions & Partial<Database.EitherMode>
@@ -711,7 +713,8 @@ const documents = <A, D>(
         rows,
         ...(answer.update_seq === undefined ? {} : { updateSeq: answer.update_seq })
       })).pipe(span("allDocsPage")),
-    designDocs: (options = {}) => designDocs.stream(options, codec).pipe(streamSpan("designDocs"))
+    designDocs: (options = {}) => designDocs.stream(options, codec).pipe(streamSpan("designDocs")),
+    localDocs: (options = {}) => localDocs.stream(options, codec).pipe(streamSpan("localDocs"))
   }
   return service
 }
