@@ -43,6 +43,18 @@ const withSession = <A, E>(
 
 const dbArg = Args.text({ name: "db" }).pipe(Args.withDescription("the database's name"))
 
+/** The optional file argument of the commands that read or write one (stdin or stdout without it). */
+const fileArg = (description: string) => Args.path({ name: "file" }).pipe(Args.withDescription(description), Args.optional)
+
+/** `--gzip` of the commands that write: the output is gzipped. */
+const gzipOutput = Options.boolean("gzip").pipe(Options.withDescription("gzip the output"))
+
+/** `--gzip` of the commands that read: what they read is gzipped (a gzipped file is detected without it). */
+const gzipInput = (description: string) => Options.boolean("gzip").pipe(Options.withDescription(description))
+
+/** `--create` of the commands that write into a database. */
+const createOption = Options.boolean("create").pipe(Options.withDescription("create the database if it is missing"))
+
 const batchSize = Options.integer("batch-size").pipe(
   Options.withDescription("documents per request"),
   Options.withDefault(500)
@@ -196,8 +208,8 @@ const backup = Command.make(
   {
     ...connectionOptions,
     db: dbArg,
-    file: Args.path({ name: "file" }).pipe(Args.withDescription("the backup file (default: stdout)"), Args.optional),
-    gzip: Options.boolean("gzip").pipe(Options.withDescription("gzip the output")),
+    file: fileArg("the backup file (default: stdout)"),
+    gzip: gzipOutput,
     resume: Options.boolean("resume").pipe(Options.withDescription("continue an interrupted backup from its log")),
     log: Options.text("log").pipe(Options.withDescription("the log file (default: FILE.log)"), Options.optional),
     format: Options.choice("format", ["couchbackup", "ndjson"]).pipe(
@@ -247,12 +259,9 @@ const restore = Command.make(
   {
     ...connectionOptions,
     db: dbArg,
-    file: Args.path({ name: "file" }).pipe(
-      Args.withDescription("a backup file, couch's or couchbackup's, gzipped or not (default: stdin)"),
-      Args.optional
-    ),
-    create: Options.boolean("create").pipe(Options.withDescription("create the database if it is missing")),
-    gzip: Options.boolean("gzip").pipe(Options.withDescription("stdin is gzipped (a file is detected)")),
+    file: fileArg("a backup file, couch's or couchbackup's, gzipped or not (default: stdin)"),
+    create: createOption,
+    gzip: gzipInput("stdin is gzipped (a file is detected)"),
     batchSize,
     concurrency
   },
@@ -372,7 +381,7 @@ const exportCommand = Command.make(
   {
     ...connectionOptions,
     db: dbArg,
-    file: Args.path({ name: "file" }).pipe(Args.withDescription("the output file (default: stdout)"), Args.optional),
+    file: fileArg("the output file (default: stdout)"),
     format: formatOption,
     selector: Options.text("selector").pipe(Options.withDescription("only the documents matching this Mango selector"), Options.optional),
     fields: Options.text("fields").pipe(
@@ -380,7 +389,7 @@ const exportCommand = Command.make(
       Options.optional
     ),
     noDesign: Options.boolean("no-design").pipe(Options.withDescription("leave the design documents out")),
-    gzip: Options.boolean("gzip").pipe(Options.withDescription("gzip the output"))
+    gzip: gzipOutput
   },
   (config) =>
     withSession(config, (couch) =>
@@ -412,12 +421,12 @@ const importCommand = Command.make(
   {
     ...connectionOptions,
     db: dbArg,
-    file: Args.path({ name: "file" }).pipe(Args.withDescription("the input file (default: stdin)"), Args.optional),
+    file: fileArg("the input file (default: stdin)"),
     format: formatOption,
     id: Options.text("id").pipe(Options.withDescription("the field whose value is the document's _id"), Options.optional),
     infer: Options.boolean("infer").pipe(Options.withDescription("CSV: numbers, true, false and null as such (else strings)")),
-    create: Options.boolean("create").pipe(Options.withDescription("create the database if it is missing")),
-    gzip: Options.boolean("gzip").pipe(Options.withDescription("the input is gzipped (a .gz file is detected)")),
+    create: createOption,
+    gzip: gzipInput("the input is gzipped (a .gz file is detected)"),
     batchSize,
     concurrency
   },

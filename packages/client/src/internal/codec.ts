@@ -138,7 +138,8 @@ export const decodeRowsSync = <W, B, A, D>(
 
 /**
  * Builds the rows of a page, decoding the document each one carries (`docOf` gives it, or `undefined` for a row
- * without one) with {@link decodeAll}.
+ * without one): in a plain loop ({@link decodeRowsSync}) when the codec decodes synchronously, with an effect per
+ * document otherwise. The first document that does not decode fails the page.
  */
 export const decodeRows = <W, B, A, D>(
   codec: Codec<A, D>,
@@ -147,13 +148,10 @@ export const decodeRows = <W, B, A, D>(
   plain: (row: W) => B,
   withDoc: (row: W, doc: A) => B
 ): Effect.Effect<Array<B>, D> => {
-  const docs: Array<unknown> = []
-  for (const row of rows) {
+  const sync = decodeRowsSync(codec, rows, docOf, plain, withDoc)
+  if (sync !== undefined) return Either.isLeft(sync) ? Effect.fail(sync.left) : Effect.succeed(sync.right)
+  return Effect.forEach(rows, (row) => {
     const json = docOf(row)
-    if (json !== undefined) docs.push(json)
-  }
-  return Effect.map(decodeAll(codec, docs), (decoded) => {
-    let next = 0
-    return rows.map((row) => docOf(row) === undefined ? plain(row) : withDoc(row, decoded[next++]))
+    return json === undefined ? Effect.succeed(plain(row)) : Effect.map(codec.decode(json), (doc) => withDoc(row, doc))
   })
 }

@@ -277,9 +277,8 @@ const settle = (
   written: Document.WriteResult,
   copies: number | undefined
 ): Effect.Effect<Document.WriteResult, CouchError.ConflictError | Database.WriteError> => {
-  const w = copies !== undefined && copies > 1 ? copies : undefined
   // a local document has no revision tree: nothing to settle
-  if ((written.accepted !== true && w === undefined) || written.id.startsWith("_local/")) return Effect.succeed(written)
+  if ((written.accepted !== true && copies === undefined) || written.id.startsWith("_local/")) return Effect.succeed(written)
   // every leaf, from every copy (a copy's own `_conflicts` may lack a leaf another copy has)
   const read = Request.json(
     transport,
@@ -292,7 +291,7 @@ const settle = (
   )
   // a leaf that is gone, or that someone wrote on, answers 404 or 409: nothing left to do with it
   const removeLeaf = (rev: string) =>
-    Request.written(transport, { method: "DELETE", path, params: { rev, w }, idempotent: true }, writeErrors).pipe(
+    Request.written(transport, { method: "DELETE", path, params: { rev, w: copies }, idempotent: true }, writeErrors).pipe(
       Effect.asVoid,
       Effect.catchTags({ NotFoundError: () => Effect.void, ConflictError: () => Effect.void })
     )
@@ -319,15 +318,22 @@ const settle = (
 }
 
 /**
- * The number of copies (`n`) of the database at `root`, known once per session: for the reads and writes of
- * `modify` and `ensureView`, which must reach every copy.
+ * The number of copies (`n`) of the database at `root` when it has more than one (a cluster), known once per
+ * session: the `r` and `w` of the reads and writes of `modify` and `ensureView`, which must reach every copy;
+ * `undefined` for one copy, or a server that does not say (no `r`, no `w`).
  */
 const copiesOf = (transport: Request.Transport, root: string) =>
   Writers.copiesOf(
     transport,
     root,
     Effect.map(Request.json(transport, { method: "GET", path: root }, Database.DatabaseInfo, readErrors), (info) => info.cluster?.n)
-  )
+  ).pipe(Effect.map((n) => n !== undefined && n > 1 ? n : undefined))
+
+/** The span of a database operation (`Database.{operation}`), with the document's id when it has one. */
+const spanOf = (attributes: Record<string, string>) => (operation: string, id?: string) =>
+  Effect.withSpan(`Database.${operation}`, {
+    attributes: id === undefined ? attributes : { ...attributes, "couchdb.document": id }
+  })
 
 /** The results of a `_bulk_docs` request, one per document. */
 type WriteResults = ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>
@@ -345,10 +351,7 @@ const documents = <A, D>(
   codec: Codec<A, D>
 ): Database.Documents<A, D> => {
   const attributes = { "couchdb.database": name }
-  const span = (operation: string, id?: string) =>
-    Effect.withSpan(`Database.${operation}`, {
-      attributes: id === undefined ? attributes : { ...attributes, "couchdb.document": id }
-    })
+  const span = spanOf(attributes)
   /** A stream's span covers its whole life. */
   const streamSpan = (operation: string, extra?: Record<string, string>) =>
     Stream.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })
@@ -654,16 +657,14 @@ const documents = <A, D>(
       }).pipe(span("upsert")),
     modify: (id, f, options = {}) =>
       Effect.flatMap(docPath(id), (path) =>
-        Effect.flatMap(copies, (n) => {
-          const quorum = n !== undefined && n > 1
-          return Effect.flatMap(get(id, quorum ? { r: n } : {}), (doc) => put(f(doc), quorum ? { w: n } : {})).pipe(
+        Effect.flatMap(copies, (n) =>
+          Effect.flatMap(get(id, { r: n }), (doc) => put(f(doc), { w: n })).pipe(
             Effect.flatMap((written) => settle(transport, path, written, n)),
             Effect.retry({
               schedule: options.schedule ?? defaultModifySchedule,
               while: (error) => error instanceof CouchError.ConflictError
             })
-          )
-        }).pipe(Writers.inTurn(transport, path))).pipe(span("modify", id)),
+          )).pipe(Writers.inTurn(transport, path))).pipe(span("modify", id)),
     bulkDocs,
     bulkWrite: (docs, options) => bulkWrite(docs, options).pipe(streamSpan("bulkWrite")),
     bulkGet: (requests, options = {}) =>
@@ -745,7 +746,7 @@ const localId = (id: string) => id.startsWith("_local/") ? id : `_local/${id}`
 export const make = (transport: Request.Transport, name: string, path: string): Database.Database => {
   const root = `/${path}`
   const attributes = { "couchdb.database": name }
-  const span = (operation: string) => Effect.withSpan(`Database.${operation}`, { attributes })
+  const span = spanOf(attributes)
   const base = documents(transport, name, root, untyped)
 
   const security = Request.json(transport, { method: "GET", path: `${root}/_security` }, Database.SecurityObject, readErrors)
@@ -804,8 +805,7 @@ export const make = (transport: Request.Transport, name: string, path: string): 
         { map: definition.map } :
         { map: definition.map, reduce: definition.reduce }
       const n = yield* copies
-      const quorum = n !== undefined && n > 1
-      const current = yield* base.get(Names.designId(ddoc), quorum ? { r: n } : {}).pipe(
+      const current = yield* base.get(Names.designId(ddoc), { r: n }).pipe(
         Effect.map((doc) => doc as View.DesignDocument),
         Effect.catchTag("NotFoundError", () => Effect.succeed(undefined))
       )
@@ -816,7 +816,7 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       const written = yield* base.put({
         ...(current ?? { _id: Names.designId(ddoc), language: "javascript" }),
         views: { ...current?.views, [view]: wanted }
-      }, quorum ? { w: n } : {})
+      }, { w: n })
       yield* settle(transport, designPath(ddoc), written, n)
       return current === undefined ? "created" as const : "updated" as const
     })
@@ -927,7 +927,7 @@ export const make = (transport: Request.Transport, name: string, path: string): 
     shardOf: (docId) =>
       Effect.flatMap(Names.documentPath(docId), (path) =>
         Request.json(transport, { method: "GET", path: `${root}/_shards/${path}` }, Database.DocumentShard, readErrors)).pipe(
-          Effect.withSpan("Database.shardOf", { attributes: { ...attributes, "couchdb.document": docId } })
+          span("shardOf", docId)
         )
   }
 }
