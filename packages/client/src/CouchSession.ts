@@ -33,10 +33,12 @@ import type * as Schedule from "effect/Schedule"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import * as CouchAuth from "./CouchAuth.js"
 import type * as CouchError from "./CouchError.js"
 import type * as CouchNode from "./CouchNode.js"
 import type * as Database from "./Database.js"
+import type * as DbUpdates from "./DbUpdates.js"
 import type * as Document from "./Document.js"
 import { dual } from "effect/Function"
 import * as internalRequest from "./internal/request.js"
@@ -296,6 +298,19 @@ export interface Service {
    */
   readonly node: (name?: string) => CouchNode.CouchNode
   /** Creates a user in `_users` (`PUT /_users/org.couchdb.user:{name}`). */
+  /**
+   * `GET /_db_updates`: the server's database events (created, updated, deleted) as a stream: `normal` (the
+   * events so far, then the last sequence), `longpoll` or `continuous`. A server admin's call.
+   */
+  readonly dbUpdates: (
+    options?: DbUpdates.DbUpdatesOptions
+  ) => Stream.Stream<DbUpdates.DbUpdateEvent, DbUpdates.DbUpdatesError>
+  /**
+   * A follower of `_db_updates`: its continuous feed read connection after connection from the checkpoint, as a
+   * database's `follow` reads `_changes` (transient failures retried by `schedule`, a silent feed dropped after
+   * `idleTimeout`, a reconnection every `reconnectAfter`).
+   */
+  readonly followDbUpdates: (options?: DbUpdates.FollowOptions) => Effect.Effect<DbUpdates.Follower>
   readonly createUser: (user: User) => Effect.Effect<Document.WriteResult, Database.WriteError>
   /** Updates a user's password and/or roles (read, modify, write). */
   readonly updateUser: (

@@ -141,6 +141,39 @@ export * as Document from "./Document.js"
 export * as Mango from "./Mango.js"
 
 /**
+/**
+ * The server's database events (`GET /_db_updates`): which databases were created, updated or deleted, as a
+ * `Stream` (`CouchSession.dbUpdates`) and as a follower that resumes from its checkpoint
+ * (`CouchSession.followDbUpdates`), like a database's changes feed.
+ *
+ * A server admin's feed: CouchDB 3 answers anyone else 401 (`UnauthorizedError`). It reads the `_global_changes`
+ * database, which `POST /_cluster_setup` creates with the other system databases when asked to
+ * (`ensureDbsExist`); a server without it answers 404 `Database does not exist.` (`NotFoundError`). Events are
+ * recorded a moment after they happen (`[global_changes] max_write_delay`, 500 ms by default), and a database
+ * written to many times in that moment gives one `updated` event. Sequences are opaque, as in `_changes`, and
+ * delivery is at least once.
+ *
+ * @example
+ * ```ts
+ * import { CouchSession } from "@effect-couch/client"
+ * import { Effect, Stream } from "effect"
+ *
+ * // the names of the databases created since `since`, read in one request
+ * const created = (since: string) =>
+ *   Effect.gen(function*() {
+ *     const couch = yield* CouchSession.CouchSession
+ *     return yield* couch.dbUpdates({ since }).pipe(
+ *       Stream.filter((event) => event._tag === "DbUpdate" && event.type === "created"),
+ *       Stream.map((event) => event._tag === "DbUpdate" ? event.dbName : ""),
+ *       Stream.runCollect
+ *     )
+ *   })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export * as DbUpdates from "./DbUpdates.js"
+
  * Replication: `POST /_replicate` (one-shot, continuous, cancel), `_replicator` documents (create, read their
  * state, delete), and the scheduler's view of them (`/_scheduler/jobs`, `/_scheduler/docs`).
  *

@@ -152,6 +152,15 @@ export interface Capabilities {
   /** `_find` answers `execution_stats` when asked. Embedded: `false`. */
   readonly executionStats: boolean
   /**
+   * `GET /_db_updates` streams the server's database events (normal, longpoll, continuous), a server admin's feed
+   * that needs the `_global_changes` database. Embedded: `false` (express-pouchdb answers 400 with no body).
+   */
+  readonly dbUpdates: boolean
+  /** `GET`/`POST /_cluster_setup` (state and the setup actions). Embedded: `false` (404). */
+  readonly clusterSetup: boolean
+  /** `/_reshard` (summary, state, split jobs). Embedded: `false` (404: PouchDB has no shards). */
+  readonly reshard: boolean
+  /**
    * The server is a node of a cluster of more than one node (`/_membership`): writes can be answered 202, reads can
    * be stale, concurrent writers can leave conflicts. Embedded: `false`; on CouchDB: detected.
    */
@@ -206,6 +215,9 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     startkeyDocid: true,
     designInfo: true,
     executionStats: true,
+    dbUpdates: true,
+    clusterSetup: true,
+    reshard: true,
     cluster: false
   }
 }
@@ -238,7 +250,10 @@ export const embeddedCapabilities: Capabilities = {
   loginLockout: true,
   startkeyDocid: false,
   designInfo: false,
-  executionStats: false
+  executionStats: false,
+  dbUpdates: false,
+  clusterSetup: false,
+  reshard: false
 }
 
 /**

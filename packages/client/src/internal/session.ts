@@ -12,6 +12,7 @@ import * as CouchSession from "../CouchSession.js"
 import * as Database from "../Database.js"
 import * as Auth from "./auth.js"
 import * as DatabaseImpl from "./database.js"
+import * as DbUpdatesImpl from "./dbUpdates.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as ReplicationImpl from "./replication.js"
@@ -230,6 +231,7 @@ export const make = (
         ),
       use: open,
       ...ReplicationImpl.make(transport, auth),
+      ...DbUpdatesImpl.make(transport),
       close
     }
     return service
