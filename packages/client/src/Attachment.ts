@@ -221,6 +221,87 @@ export type RemoveError =
 export type Content<E = never, R = never> = Uint8Array | string | Stream.Stream<Uint8Array, E, R>
 
 /**
+ * What reading the attachments of a document answer can fail with once it has started: the connection broke, or
+ * the body is not the `multipart/related` answer it says it is (`ResponseDecodeError`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PartError = CouchError.TransportError | CouchError.ResponseDecodeError
+
+/**
+ * An attachment read with its document (`getWithAttachments`): what the document says of it, and its bytes as a
+ * stream read from the connection as it is consumed (never collected).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Part {
+  /** The attachment's name. */
+  readonly name: string
+  /** Its MIME type. */
+  readonly contentType: string
+  /** Its length in bytes, as stored (before any compression the server applies). */
+  readonly length: number | undefined
+  /** Its MD5 digest, `md5-<base64>`. */
+  readonly digest: string | undefined
+  /** The revision that added it. */
+  readonly revpos: number | undefined
+  /**
+   * How the bytes of `stream` are encoded: `undefined` for the attachment's own bytes. CouchDB sends the
+   * attachments it keeps compressed (text types) gzip-compressed; they are decompressed as they arrive unless
+   * `decompress: false` asks for them as sent (then `"gzip"`).
+   */
+  readonly encoding: string | undefined
+  /**
+   * The bytes, chunk by chunk as they arrive. Read them within the handler the part was given to: once it
+   * returns, what it did not read is skipped, and the stream ends.
+   */
+  readonly stream: Stream.Stream<Uint8Array, PartError>
+}
+
+/**
+ * An attachment to write with its document (`putWithAttachments`): its name, type and content. A stream's
+ * `contentLength` is required (the multipart body is sent with its exact length); a stream that is longer or
+ * shorter fails the write.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Upload<E = never, R = never> {
+  /** The attachment's name (checked as `attachment` checks it). */
+  readonly name: string
+  /** Its MIME type. */
+  readonly contentType: string
+  /** Its bytes: a string (UTF-8), bytes, or a stream of `contentLength` bytes. */
+  readonly content: Content<E, R>
+  /** The length in bytes; required for a stream, checked against the bytes otherwise. */
+  readonly contentLength?: number | undefined
+}
+
+/**
+ * Options of `getWithAttachments`: which revision, and how the attachments arrive.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MultipartGetOptions extends Pick<Document.GetOptions, "rev" | "revs" | "conflicts" | "latest" | "attsSince" | "r"> {
+  /** Decompress the attachments the server sends gzip-compressed (default `true`). */
+  readonly decompress?: boolean | undefined
+}
+
+/**
+ * Options of `putWithAttachments`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MultipartPutOptions extends Pick<Document.PutOptions, "batch" | "newEdits" | "w"> {
+  /** How long the whole upload may take; by default the session's timeout. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
  * One attachment of one document, its document id and name checked: `GET`, `HEAD`, `PUT` and `DELETE` of
  * `/{db}/{docid}/{name}`.
  *

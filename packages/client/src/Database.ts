@@ -503,6 +503,29 @@ export interface Documents<A, D> extends Queries<A, D> {
     options?: Pick<Document.GetOptions, "revs" | "latest" | "attachments">
   ) => Effect.Effect<ReadonlyArray<Document.OpenRevision<A>>, ReadError | D>
   /**
+   * `GET /{db}/{docid}?attachments=true` as `multipart/related`: the document, and each attachment's bytes given
+   * to `onAttachment` as they arrive (no base64, nothing collected: memory stays flat whatever the attachments'
+   * size). Each part's stream is read within its handler; what a handler leaves unread is skipped. The document
+   * comes back with its attachments as stubs. With `attsSince`, only the attachments changed since those
+   * revisions follow (the others stay stubs, and no handler sees them).
+   */
+  readonly getWithAttachments: <E = never, R = never>(
+    id: string,
+    onAttachment: (attachment: Attachment.Part, doc: A) => Effect.Effect<void, E, R>,
+    options?: Attachment.MultipartGetOptions
+  ) => Effect.Effect<A, ReadError | D | E, R>
+  /**
+   * `PUT /{db}/{docid}` as `multipart/related`: the document and these attachments in one request (one new
+   * revision), each streamed from its content (a stream with its `contentLength`) and announced in
+   * `_attachments` as `follows`; the document's other attachment stubs are kept. Names, types and lengths are
+   * checked before anything is sent.
+   */
+  readonly putWithAttachments: <E = never, R = never>(
+    doc: A,
+    attachments: ReadonlyArray<Attachment.Upload<E, R>>,
+    options?: Attachment.MultipartPutOptions
+  ) => Effect.Effect<Document.WriteResult, WriteError | CouchError.PayloadTooLargeError | E, R>
+  /**
    * The current revision of a document: `HEAD /{db}/{docid}`, read from the ETag. A local document's ETag is an
    * opaque hash on CouchDB, not its revision, so for a `_local/` id the document is read (`GET`) and its `_rev`
    * given.

@@ -134,9 +134,12 @@ export interface Capabilities {
   readonly shards: boolean
   /** `GET /{db}/_local_docs` lists the local documents. Embedded: `false` (express-pouchdb has no such endpoint). */
   readonly localDocsEndpoint: boolean
-  /** `PUT /db/doc` with a `multipart/related` body (document plus attachments). Embedded: `false` (415). */
+  /** `PUT /db/doc` with a `multipart/related` body (document plus attachments). Embedded: `true` (served by the test server). */
   readonly multipartPut: boolean
-  /** `GET /db/doc?attachments=true` answers `multipart/related` when asked. Embedded: `false` (JSON only). */
+  /**
+   * `GET /db/doc?attachments=true` answers `multipart/related` when asked. Embedded: `true` (served by the test
+   * server, attachments sent as stored: never gzip-compressed, as CouchDB sends text types).
+   */
   readonly multipartGet: boolean
   /**
    * Repeated failed logins lock a user out with 403 on every route (CouchDB 3.4+). Embedded: `true` for basic
@@ -245,8 +248,8 @@ export const embeddedCapabilities: Capabilities = {
   stringSequences: false,
 
   slashInDatabaseNames: false,
-  multipartPut: false,
-  multipartGet: false,
+  multipartPut: true,
+  multipartGet: true,
   loginLockout: true,
   startkeyDocid: false,
   designInfo: false,

@@ -11,14 +11,12 @@ import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import type * as Attachment from "../Attachment.js"
 import * as CouchError from "../CouchError.js"
+import { readErrors, writeErrors } from "./endpoint.js"
 import * as Names from "./names.js"
 import * as Request from "./request.js"
 
-
-const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
 const rangeErrors = [...readErrors, CouchError.RangeNotSatisfiableError] as const
-const removeErrors = [...readErrors, CouchError.ConflictError] as const
-const putErrors = [...removeErrors, CouchError.PayloadTooLargeError] as const
+const putErrors = [...writeErrors, CouchError.PayloadTooLargeError] as const
 
 /**
  * Why an attachment name cannot be addressed, or `undefined` when it can.
@@ -92,6 +90,74 @@ const infoOf = (response: HttpClientResponse.HttpClientResponse): Attachment.Inf
 
 const describeCause = (cause: unknown): string =>
   cause instanceof Error ? cause.message : String(cause)
+
+/** Why a text cannot be a `Content-Type` header (printable ASCII, not empty), or `undefined` when it can. */
+export const contentTypeProblem = (contentType: string): string | undefined =>
+  /^[\x21-\x7e][\x20-\x7e]*$/.test(contentType.trim()) ?
+    undefined :
+    `${JSON.stringify(contentType)} cannot be a Content-Type header (printable ASCII, not empty)`
+
+/**
+ * Sends a stream as a request body with `send`: chunks are sent as they are produced, and the stream's own
+ * failure is the request's failure (not the transport failure the client reports for it).
+ *
+ * A browser sends a stream as a request body only over HTTP/2 (Chrome; Firefox and Safari not at all), and
+ * CouchDB speaks HTTP/1.1: there the upload fails (ERR_ALPN_NEGOTIATION_FAILED) after the stream was taken. So
+ * on a browser's platform the stream is read to its end first and sent as bytes, its length checked against
+ * `length` before anything is sent. A browser is told by HTML's navigator.product ("Gecko" in every browser,
+ * windows and workers; "ReactNative" there, whose fetch takes no stream either); Node, Deno and Bun have none.
+ */
+export const sendStream = <A, E, R, E2>(
+  content: Stream.Stream<Uint8Array, E, R>,
+  contentType: string,
+  length: number | undefined,
+  send: (body: HttpBody.HttpBody) => Effect.Effect<A, E2>
+): Effect.Effect<A, E | E2 | CouchError.InvalidArgumentError, R> =>
+  Effect.gen(function*() {
+    const product = (globalThis as { readonly navigator?: { readonly product?: unknown } }).navigator?.product
+    if (product === "Gecko" || product === "ReactNative") {
+      const { chunks, size } = yield* Stream.runFold(
+        content,
+        { chunks: [] as Array<Uint8Array>, size: 0 },
+        (acc, chunk) => {
+          acc.chunks.push(chunk)
+          acc.size += chunk.length
+          return acc
+        }
+      )
+      if (length !== undefined && size !== length) {
+        return yield* invalid(
+          "content length",
+          `the stream gave ${size} bytes, not the ${length} of contentLength (nothing was sent)`
+        )
+      }
+      const bytes = new Uint8Array(size)
+      let offset = 0
+      for (const chunk of chunks) {
+        bytes.set(chunk, offset)
+        offset += chunk.length
+      }
+      return yield* send(HttpBody.uint8Array(bytes, contentType))
+    }
+    // the stream's own failure reaches the client as a transport failure: remember it, to fail with it
+    const failure = yield* Ref.make(Option.none<E>())
+    const context = yield* Effect.context<R>()
+    const body = content.pipe(
+      Stream.tapError((error) => Ref.set(failure, Option.some(error))),
+      Stream.provideContext(context)
+    )
+    return yield* send(HttpBody.stream(body, contentType, length)).pipe(
+      Effect.catchAll((error) =>
+        Effect.flatMap(
+          Ref.get(failure),
+          Option.match({
+            onNone: (): Effect.Effect<never, E | E2> => Effect.fail(error),
+            onSome: (cause) => Effect.fail(cause)
+          })
+        )
+      )
+    )
+  })
 
 /** Builds the attachment value of a database whose root path (`/{db}`) is already encoded. */
 export const make = (
@@ -183,12 +249,8 @@ export const make = (
     ): Effect.Effect<{ readonly id: string; readonly rev: string }, Attachment.PutError | E, R> =>
       Effect.gen(function*() {
         const contentType = options.contentType.trim()
-        if (!/^[\x21-\x7e][\x20-\x7e]*$/.test(contentType)) {
-          return yield* invalid(
-            "content type",
-            `${JSON.stringify(options.contentType)} cannot be a Content-Type header (printable ASCII, not empty)`
-          )
-        }
+        const typeProblem = contentTypeProblem(options.contentType)
+        if (typeProblem !== undefined) return yield* invalid("content type", typeProblem)
         const length = options.contentLength
         if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
           return yield* invalid("content length", `a length is an integer from 0, not ${length}`)
@@ -203,56 +265,7 @@ export const make = (
           }, putErrors)
         if (typeof content === "string") return yield* send(HttpBody.text(content, contentType))
         if (content instanceof Uint8Array) return yield* send(HttpBody.uint8Array(content, contentType))
-        // A browser sends a stream as a request body only over HTTP/2 (Chrome; Firefox and Safari not at all),
-        // and CouchDB speaks HTTP/1.1: there the upload fails (ERR_ALPN_NEGOTIATION_FAILED) after the stream was
-        // taken. So on a browser's platform the stream is read to its end first and sent as bytes, its length
-        // checked against contentLength before anything is sent. A browser is told by HTML's navigator.product
-        // ("Gecko" in every browser, windows and workers; "ReactNative" there, whose fetch takes no stream
-        // either); Node, Deno and Bun have none.
-        const product = (globalThis as { readonly navigator?: { readonly product?: unknown } }).navigator?.product
-        if (product === "Gecko" || product === "ReactNative") {
-          const { chunks, size } = yield* Stream.runFold(
-            content,
-            { chunks: [] as Array<Uint8Array>, size: 0 },
-            (acc, chunk) => {
-              acc.chunks.push(chunk)
-              acc.size += chunk.length
-              return acc
-            }
-          )
-          if (length !== undefined && size !== length) {
-            return yield* invalid(
-              "content length",
-              `the stream gave ${size} bytes, not the ${length} of contentLength (nothing was sent)`
-            )
-          }
-          const bytes = new Uint8Array(size)
-          let offset = 0
-          for (const chunk of chunks) {
-            bytes.set(chunk, offset)
-            offset += chunk.length
-          }
-          return yield* send(HttpBody.uint8Array(bytes, contentType))
-        }
-        // a stream is handed to the client as a stream: chunks are sent as they are produced. Its own failure
-        // reaches the client as a transport failure: remember it, to fail with it.
-        const failure = yield* Ref.make(Option.none<E>())
-        const context = yield* Effect.context<R>()
-        const body = content.pipe(
-          Stream.tapError((error) => Ref.set(failure, Option.some(error))),
-          Stream.provideContext(context)
-        )
-        return yield* send(HttpBody.stream(body, contentType, length)).pipe(
-          Effect.catchAll((error) =>
-            Effect.flatMap(
-              Ref.get(failure),
-              Option.match({
-                onNone: (): Effect.Effect<never, Attachment.PutError | E> => Effect.fail(error),
-                onSome: (cause) => Effect.fail(cause)
-              })
-            )
-          )
-        )
+        return yield* sendStream(content, contentType, length, send)
       }).pipe(span("put"))
 
     const attachment: Attachment.Attachment = {
@@ -273,7 +286,7 @@ export const make = (
         ).pipe(span("head")),
       put,
       remove: (rev) =>
-        Request.written(transport, { method: "DELETE", path, params: { rev } }, removeErrors).pipe(
+        Request.written(transport, { method: "DELETE", path, params: { rev } }, writeErrors).pipe(
           span("remove")
         )
     }

@@ -13,6 +13,7 @@ import * as Mango from "../Mango.js"
 import * as View from "../View.js"
 import * as AttachmentImpl from "./attachment.js"
 import { type Codec, decodeRows, either, idOf, typed, untyped } from "./codec.js"
+import { boolParam, documentParams, jsonParam, readErrors, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as ChangesImpl from "./changes.js"
@@ -20,6 +21,7 @@ import * as Paging from "./paging.js"
 import * as Query from "./query.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
+import * as WithAttachments from "./withAttachments.js"
 import * as Writers from "./writers.js"
 
 // Wire shapes
@@ -88,35 +90,12 @@ const LocalRevision = Schema.Struct({ _rev: Schema.String })
 const IndexesAnswer = Schema.Struct({ indexes: Schema.Array(Mango.IndexInfo) })
 const RevsDiffAnswer = Schema.Record({ key: Schema.String, value: Database.RevsDiffEntry })
 
-const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
-const writeErrors = [
-  CouchError.BadRequestError,
-  CouchError.ForbiddenError,
-  CouchError.NotFoundError,
-  CouchError.ConflictError
-] as const
 
 const defaultModifySchedule = Schedule.exponential("10 millis").pipe(
   Schedule.jittered,
   Schedule.intersect(Schedule.recurs(10))
 )
 
-const boolParam = (value: boolean | undefined): string | undefined => value === undefined ? undefined : String(value)
-const jsonParam = (value: unknown): string | undefined => value === undefined ? undefined : JSON.stringify(value)
-
-const getParams = (options: Document.GetOptions) => ({
-  rev: options.rev,
-  revs: boolParam(options.revs),
-  revs_info: boolParam(options.revsInfo),
-  conflicts: boolParam(options.conflicts),
-  deleted_conflicts: boolParam(options.deletedConflicts),
-  latest: boolParam(options.latest),
-  local_seq: boolParam(options.localSeq),
-  meta: boolParam(options.meta),
-  attachments: boolParam(options.attachments),
-  atts_since: jsonParam(options.attsSince),
-  r: options.r
-})
 
 /** The `_id` of an encoded document, checked. */
 const encodedId = (encoded: unknown): Effect.Effect<string, CouchError.InvalidArgumentError> => {
@@ -384,7 +363,7 @@ const documents = <A, D>(
   const get: Database.Documents<A, D>["get"] = (id, options = {}) => {
     const path = docPath(id)
     if (Either.isLeft(path)) return Effect.fail(path.left).pipe(span("get", id))
-    const request: Request.Request = { method: "GET", path: path.right, params: getParams(options) }
+    const request: Request.Request = { method: "GET", path: path.right, params: documentParams(options) }
     return Request.execute(transport, request, readErrors, (response) =>
       Request.readJson(transport, request, response, (json) => codec.decodeSync(json) ?? codec.decode(json))).pipe(
         span("get", id)
@@ -566,6 +545,7 @@ const documents = <A, D>(
   const service: Database.Documents<A, D> = {
     ...Query.make(transport, root, codec, attributes),
     ...ChangesImpl.make(transport, root, codec, attributes),
+    ...WithAttachments.make(transport, root, codec, span),
     attachment: (docId, attachmentName) => AttachmentImpl.make(transport, name, root, docId, attachmentName),
     partition: (partition) => {
       const problem = Query.partitionProblem(partition)

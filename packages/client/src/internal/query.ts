@@ -14,12 +14,11 @@ import * as MangoSchemas from "../Mango.js"
 import type * as View from "../View.js"
 import { type Codec, decodeAll } from "./codec.js"
 import * as Json from "./json.js"
+import { boolParam, jsonParam, readErrors } from "./endpoint.js"
 import * as Names from "./names.js"
 import * as Paging from "./paging.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
-
-const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
 
 const FindAnswer = Schema.Struct({
   docs: Schema.Array(Schema.Unknown),
@@ -53,9 +52,6 @@ const ViewAnswer = Schema.Struct({
 })
 
 const MultiAnswer = Schema.Struct({ results: Schema.Array(ViewAnswer) })
-
-const boolParam = (value: boolean | undefined): string | undefined => value === undefined ? undefined : String(value)
-const jsonParam = (value: unknown): string | undefined => value === undefined ? undefined : JSON.stringify(value)
 
 /** The `_find` body of a query. */
 const findBody = <A>(query: Mango.FindQuery<A>) => ({

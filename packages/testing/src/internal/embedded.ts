@@ -718,8 +718,12 @@ const front = (ctx: ServerContext): RequestHandler => (req, res, next) => {
     req.query["rev"] = ifMatch.replace(/^W\//, "").replace(/"/g, "")
   }
 
-  // multipart/related document PUTs crash express-pouchdb (uncaught exceptions in its form parser).
-  if (req.method === "PUT" && /^multipart\/related/i.test(req.headers["content-type"] ?? "")) {
+  // multipart/related PUTs crash express-pouchdb (uncaught exceptions in its form parser): a document's is
+  // served after the database is resolved (`multipartPut`), any other is refused.
+  if (
+    req.method === "PUT" && /^multipart\/related/i.test(req.headers["content-type"] ?? "") &&
+    documentId(segments) === undefined
+  ) {
     return sendJson(res, 415, {
       error: "bad_content_type",
       reason: "multipart/related document uploads are not supported by the embedded test server"
@@ -745,9 +749,10 @@ const front = (ctx: ServerContext): RequestHandler => (req, res, next) => {
       error === undefined ? next() : sendJson(res, 400, { error: "bad_request", reason: "invalid JSON" }))
   }
 
-  // Document PUT: the body is JSON whatever the Content-Type, and the URL id wins over `_id`.
+  // Document PUT: the body is JSON whatever the Content-Type (but multipart/related, read after the database is
+  // resolved), and the URL id wins over `_id`.
   const id = documentId(segments)
-  if (req.method === "PUT" && id !== undefined) {
+  if (req.method === "PUT" && id !== undefined && !/^multipart\/related/i.test(req.headers["content-type"] ?? "")) {
     return parseDocumentBody(req, res, (error?: unknown) => {
       if (error !== undefined) {
         return sendJson(res, 400, { error: "bad_request", reason: "invalid UTF-8 JSON" })
@@ -936,6 +941,27 @@ const afterDb: RequestHandler = handle(async (req, res, next) => {
     return sendJson(res, 200, { results })
   }
 
+  // multipart/related: a document written with its attachments, and read with them when asked (CouchDB's
+  // format: the JSON part, then a part per attachment announced `follows: true`, matched in the JSON's order).
+  const multipartId = documentId(segments)
+  const multipartRequest = multipartId !== undefined && (
+    (req.method === "PUT" && /^multipart\/related/i.test(req.headers["content-type"] ?? "")) ||
+    (req.method === "GET" && String(req.query["attachments"]) === "true" && /multipart\/related/i.test(req.headers.accept ?? ""))
+  )
+  if (multipartRequest && !isServerAdmin(user) && !canRead(user, await db.getSecurity())) {
+    const denied = accessDenied(user)
+    return sendJson(res, denied.status, denied.body)
+  }
+  if (multipartId !== undefined && req.method === "PUT" && /^multipart\/related/i.test(req.headers["content-type"] ?? "")) {
+    return putMultipart(req, res, db, multipartId)
+  }
+  if (
+    multipartId !== undefined && req.method === "GET" && String(req.query["attachments"]) === "true" &&
+    /multipart\/related/i.test(req.headers.accept ?? "") && req.query["open_revs"] === undefined
+  ) {
+    return getMultipart(req, res, next, db, multipartId)
+  }
+
   // COPY: served here. express-pouchdb reads `Destination` raw, answers without id and rev, and does not route a
   // COPY of an id holding a `/` (`_design/x`). CouchDB 3.5 splits the header at its first `?` (`rev=` follows) and
   // percent-decodes the id, reading `+` as a space.
@@ -997,6 +1023,145 @@ const afterDb: RequestHandler = handle(async (req, res, next) => {
   }
   next()
 })
+
+// -----------------------------------------------------------------------------
+// multipart/related documents
+// -----------------------------------------------------------------------------
+
+const readBody = (req: Request): Promise<Buffer> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    req.on("end", () => resolve(Buffer.concat(chunks)))
+    req.on("error", reject)
+  })
+
+/** The parts of a multipart body: each part's headers (lower-case names) and bytes. */
+const multipartParts = (
+  body: Buffer,
+  boundary: string
+): ReadonlyArray<{ readonly headers: Record<string, string>; readonly bytes: Buffer }> | undefined => {
+  const delimiter = Buffer.from(`--${boundary}`)
+  const parts: Array<{ headers: Record<string, string>; bytes: Buffer }> = []
+  let at = body.indexOf(delimiter)
+  if (at < 0) return undefined
+  for (;;) {
+    at += delimiter.length
+    if (body.subarray(at, at + 2).toString() === "--") return parts
+    const headersEnd = body.indexOf("\r\n\r\n", at)
+    if (headersEnd < 0) return undefined
+    const headers: Record<string, string> = {}
+    for (const line of body.subarray(at, headersEnd).toString("utf8").split("\r\n")) {
+      const colon = line.indexOf(":")
+      if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+    }
+    const next = body.indexOf(Buffer.from(`\r\n--${boundary}`), headersEnd + 4)
+    if (next < 0) return undefined
+    parts.push({ headers, bytes: body.subarray(headersEnd + 4, next) })
+    at = next + 2
+  }
+}
+
+const boundaryParam = (contentType: string): string | undefined => {
+  const match = /;\s*boundary=(?:"([^"]+)"|([^\s;]+))/i.exec(contentType)
+  return match === null ? undefined : match[1] ?? match[2]
+}
+
+const putMultipart = async (req: Request, res: Response, db: PouchDatabase, id: string): Promise<void> => {
+  const boundary = boundaryParam(req.headers["content-type"] ?? "")
+  const parts = boundary === undefined ? undefined : multipartParts(await readBody(req), boundary)
+  const [first, ...rest] = parts ?? []
+  if (first === undefined) return sendJson(res, 400, { error: "bad_request", reason: "invalid multipart body" })
+  let doc: unknown
+  try {
+    doc = JSON.parse(first.bytes.toString("utf8"))
+  } catch {
+    return sendJson(res, 400, { error: "bad_request", reason: "invalid UTF-8 JSON" })
+  }
+  if (!isRecord(doc)) return sendJson(res, 400, { error: "bad_request", reason: "Document must be a JSON object" })
+  const attachments = isRecord(doc["_attachments"]) ? { ...doc["_attachments"] } : {}
+  const following = Object.keys(attachments).filter((name) => prop(attachments[name], "follows") === true)
+  if (following.length !== rest.length) {
+    return sendJson(res, 400, { error: "bad_request", reason: "the attachment parts do not match the follows entries" })
+  }
+  following.forEach((name, i) => {
+    const part = rest[i]!
+    attachments[name] = { content_type: prop(attachments[name], "content_type"), data: part.bytes.toString("base64") }
+  })
+  try {
+    const written = await db.put({ ...doc, _id: id, _attachments: attachments }, pouchUtils.makeOpts(req, {
+      ...(String(req.query["new_edits"]) === "false" ? { new_edits: false } : {})
+    }))
+    res.setHeader("ETag", `"${written.rev}"`)
+    return sendJson(res, 201, { ok: true, id: written.id, rev: written.rev })
+  } catch (error) {
+    return pouchUtils.sendError(res, error, 409)
+  }
+}
+
+const getMultipart = async (
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  db: PouchDatabase,
+  id: string
+): Promise<void> => {
+  // express-pouchdb has parsed the query's JSON values
+  const flag = (name: string) => String(req.query[name]) === "true"
+  const rev = req.query["rev"]
+  const doc: Record<string, unknown> | undefined = await db.get(id, {
+    ...(typeof rev === "string" ? { rev } : {}),
+    revs: true,
+    conflicts: flag("conflicts"),
+    latest: flag("latest"),
+    attachments: true,
+    binary: true
+  }).then((doc: Record<string, unknown>) => doc, () => undefined)
+  const attachments = doc === undefined ? undefined : doc["_attachments"]
+  if (doc === undefined || !isRecord(attachments) || Object.keys(attachments).length === 0) return next()
+  // atts_since: only the attachments added after the newest of these revisions the document's history holds
+  const attsSince: unknown = req.query["atts_since"]
+  const since = typeof attsSince === "string" ? (JSON.parse(attsSince) as unknown) : attsSince ?? []
+  const history = prop(doc, "_revisions")
+  const start = Number(prop(history, "start"))
+  const ids = prop(history, "ids")
+  const known = Array.isArray(ids) ? ids.map((hash, i) => `${start - i}-${String(hash)}`) : []
+  const sincePos = Array.isArray(since) ?
+    Math.max(0, ...since.filter((r): r is string => typeof r === "string" && known.includes(r)).map((r) => parseInt(r, 10))) :
+    0
+  const { _revisions, ...rest } = doc
+  const stubs: Record<string, unknown> = {}
+  const follow: Array<[string, Buffer, string]> = []
+  for (const [name, entry] of Object.entries(attachments)) {
+    const data = prop(entry, "data")
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(String(data ?? ""), "base64")
+    const revpos = Number(prop(entry, "revpos") ?? 1)
+    const stub = { content_type: prop(entry, "content_type"), revpos, digest: prop(entry, "digest"), length: bytes.length }
+    if (revpos > sincePos) {
+      stubs[name] = { ...stub, follows: true }
+      follow.push([name, bytes, String(prop(entry, "content_type") ?? "application/octet-stream")])
+    } else {
+      stubs[name] = { ...stub, stub: true }
+    }
+  }
+  const answer = { ...rest, ...(flag("revs") ? { _revisions } : {}), _attachments: stubs }
+  const boundary = Crypto.randomBytes(16).toString("hex")
+  const pieces: Array<Buffer> = [Buffer.from(`--${boundary}\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(answer)}`)]
+  for (const [name, bytes, type] of follow) {
+    pieces.push(Buffer.from(
+      `\r\n--${boundary}\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Type: ${type}\r\n` +
+        `Content-Length: ${bytes.length}\r\n\r\n`
+    ))
+    pieces.push(bytes)
+  }
+  pieces.push(Buffer.from(`\r\n--${boundary}--`))
+  const body = Buffer.concat(pieces)
+  res.status(200)
+  res.setHeader("Content-Type", `multipart/related; boundary="${boundary}"`)
+  res.setHeader("Content-Length", String(body.length))
+  res.setHeader("ETag", `"${String(doc["_rev"])}"`)
+  res.end(body)
+}
 
 // -----------------------------------------------------------------------------
 // _changes: all feeds (normal, longpoll, continuous, eventsource)

@@ -1,0 +1,34 @@
+/**
+ * What the endpoints of a database share: the status errors of document reads and writes, and how optional
+ * query parameters are written.
+ */
+import * as CouchError from "../CouchError.js"
+import type * as Document from "../Document.js"
+
+/** The statuses of a read: 400 (a bad parameter), 403 (a validation or access refusal), 404. */
+export const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
+
+/** The statuses of a document write: a read's, and 409 (the revision is not the current one). */
+export const writeErrors = [...readErrors, CouchError.ConflictError] as const
+
+/** An optional boolean query parameter: `"true"`, `"false"`, or not sent. */
+export const boolParam = (value: boolean | undefined): string | undefined =>
+  value === undefined ? undefined : String(value)
+
+/** An optional JSON-encoded query parameter (a key, a list of revisions), or not sent. */
+export const jsonParam = (value: unknown): string | undefined => value === undefined ? undefined : JSON.stringify(value)
+
+/** The query parameters of a document read (`GET /{db}/{docid}`). */
+export const documentParams = (options: Document.GetOptions) => ({
+  rev: options.rev,
+  revs: boolParam(options.revs),
+  revs_info: boolParam(options.revsInfo),
+  conflicts: boolParam(options.conflicts),
+  deleted_conflicts: boolParam(options.deletedConflicts),
+  latest: boolParam(options.latest),
+  local_seq: boolParam(options.localSeq),
+  meta: boolParam(options.meta),
+  attachments: boolParam(options.attachments),
+  atts_since: jsonParam(options.attsSince),
+  r: options.r
+})
