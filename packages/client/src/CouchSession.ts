@@ -35,6 +35,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as CouchAuth from "./CouchAuth.js"
+import type * as CouchCluster from "./CouchCluster.js"
 import type * as CouchError from "./CouchError.js"
 import type * as CouchNode from "./CouchNode.js"
 import type * as Database from "./Database.js"
@@ -311,6 +312,13 @@ export interface Service {
    * `idleTimeout`, a reconnection every `reconnectAfter`).
    */
   readonly followDbUpdates: (options?: DbUpdates.FollowOptions) => Effect.Effect<DbUpdates.Follower>
+  /**
+   * The cluster as a whole: its setup (`/_cluster_setup`: state, `enableCluster`, `enableSingleNode`, `addNode`,
+   * `finishCluster`) and resharding (`/_reshard`: state, split jobs). A server admin's. One node's own endpoints
+   * are on {@link Service.node}.
+   */
+  readonly cluster: CouchCluster.CouchCluster
+  /** Creates a user in `_users` (`PUT /_users/org.couchdb.user:{name}`). */
   readonly createUser: (user: User) => Effect.Effect<Document.WriteResult, Database.WriteError>
   /** Updates a user's password and/or roles (read, modify, write). */
   readonly updateUser: (

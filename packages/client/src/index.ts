@@ -54,6 +54,43 @@ export * as Changes from "./Changes.js"
 export * as CouchAuth from "./CouchAuth.js"
 
 /**
+ * The cluster as a whole (`couch.cluster`): its setup (`/_cluster_setup`, the state and the actions that form a
+ * cluster or set up a single node) and its resharding (`/_reshard`, splitting shards). What concerns one node (its
+ * configuration, statistics, versions) is on `couch.node(name)` (`CouchNode`); what concerns every node, here.
+ *
+ * Every endpoint needs a server admin: CouchDB 3.5 answers anyone else 401 "You are not a server admin."
+ * (`UnauthorizedError`). A request the server refuses is 400 (`BadRequestError`, with CouchDB's reason, such as
+ * "Cluster is not enabled." or "Invalid `range`"); an unknown resharding job is 404 (`NotFoundError`); a server
+ * whose resharding is disabled (`[reshard] enabled = false`) answers 501 (`ServerError`).
+ *
+ * Passwords are `Redacted`: they are unwrapped only in the request body, and no error of a setup action holds them
+ * (the request names them as its secrets, replaced in every text of its errors).
+ *
+ * @example
+ * ```ts
+ * import { CouchSession } from "@effect-couch/client"
+ * import { Effect, Redacted } from "effect"
+ *
+ * // form a two-node cluster from its first node, as Fauxton's setup wizard does
+ * const form = Effect.gen(function*() {
+ *   const couch = yield* CouchSession.CouchSession
+ *   const admin = { username: "admin", password: Redacted.make("secret") }
+ *   yield* couch.cluster.enableCluster({ ...admin, bindAddress: "0.0.0.0", port: 5984, nodeCount: 2 })
+ *   yield* couch.cluster.enableCluster({
+ *     ...admin, bindAddress: "0.0.0.0", port: 5984, nodeCount: 2,
+ *     remoteNode: "db2.example.com", remoteCurrentUser: "admin", remoteCurrentPassword: Redacted.make("secret")
+ *   })
+ *   yield* couch.cluster.addNode({ ...admin, host: "db2.example.com", port: 5984 })
+ *   yield* couch.cluster.finishCluster()
+ *   return yield* couch.cluster.setupState()
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export * as CouchCluster from "./CouchCluster.js"
+
+/**
  * The errors of effect-couch: one class per CouchDB status, plus transport, decode and invalid-argument errors.
  *
  * Every operation's error channel names exactly the classes that operation can produce, so

@@ -185,7 +185,7 @@ export const resolveEndpoint = (
 // -----------------------------------------------------------------------------
 
 /** Every form of the secrets in which an error could quote them, longest first. */
-const secretTexts = (secrets: ReadonlyArray<string>): ReadonlyArray<string> =>
+export const secretTexts = (secrets: ReadonlyArray<string>): ReadonlyArray<string> =>
   [...new Set(secrets.filter((secret) => secret.length > 0).flatMap(variants))].sort((a, b) => b.length - a.length)
 
 // -----------------------------------------------------------------------------

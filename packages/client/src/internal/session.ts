@@ -11,6 +11,7 @@ import * as CouchError from "../CouchError.js"
 import * as CouchSession from "../CouchSession.js"
 import * as Database from "../Database.js"
 import * as Auth from "./auth.js"
+import * as ClusterImpl from "./cluster.js"
 import * as DatabaseImpl from "./database.js"
 import * as DbUpdatesImpl from "./dbUpdates.js"
 import * as Json from "./json.js"
@@ -232,6 +233,7 @@ export const make = (
       use: open,
       ...ReplicationImpl.make(transport, auth),
       ...DbUpdatesImpl.make(transport),
+      ...ClusterImpl.make(transport),
       close
     }
     return service
