@@ -83,7 +83,9 @@ export interface SystemDatabasesOptions {
  * @category models
  */
 export interface AdminCredentials {
+  /** The admin's name. */
   readonly username: string
+  /** The admin's password: unwrapped only in the request body. */
   readonly password: Redacted.Redacted<string>
 }
 

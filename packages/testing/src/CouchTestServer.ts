@@ -159,7 +159,10 @@ export interface Capabilities {
    * that needs the `_global_changes` database. Embedded: `false` (express-pouchdb answers 400 with no body).
    */
   readonly dbUpdates: boolean
-  /** `GET`/`POST /_cluster_setup` (state and the setup actions). Embedded: `false` (404). */
+  /**
+   * `GET`/`POST /_cluster_setup` (the state, a server admin's, and the setup actions). Embedded: `false` (every GET
+   * answers 201 `cluster_disabled`, to anyone; no POST: 404).
+   */
   readonly clusterSetup: boolean
   /** `/_reshard` (summary, state, split jobs). Embedded: `false` (404: PouchDB has no shards). */
   readonly reshard: boolean
