@@ -1,8 +1,11 @@
-import { CouchSession } from "@effect-couch/client"
+import { Attachment, CouchSession } from "@effect-couch/client"
+import type { Database } from "@effect-couch/client"
 import { CouchTestServer } from "@effect-couch/testing"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -27,6 +30,38 @@ const targetName = (prefix: string) =>
     yield* Effect.addFinalizer(() => Effect.ignore(Effect.flatMap(couchSession.use(name), (db) => db.delete)))
     return name
   })
+
+/** Every document's id, winning revision and whether it is deleted, from the changes feed, sorted by id. */
+const leaves = (db: Database.Database) =>
+  db.changes().pipe(
+    Stream.filterMap((event) =>
+      event._tag === "Change" ? Option.some(`${event.id} ${event.changes[0]!.rev}${event.deleted ? " deleted" : ""}`) : Option.none()
+    ),
+    Stream.runCollect,
+    Effect.map((rows) => [...rows].sort())
+  )
+
+/** A source with 40 documents, 4 of them deleted, 3 with attachments (one binary, one with two). */
+const withDeletedAndAttachments = Effect.gen(function*() {
+  const { db, name } = yield* sourceDb(40)
+  const docs = yield* contents(db)
+  for (const doc of docs.slice(10, 14)) yield* db.remove(doc._id, doc._rev!)
+  yield* db.put({ _id: "att-1", kind: "text", _attachments: { "a.txt": Attachment.inline("text/plain", "hello é") } })
+  yield* db.put({
+    _id: "att-2",
+    _attachments: {
+      "bin/raw.dat": Attachment.inline("application/octet-stream", new Uint8Array([0, 1, 2, 250, 255])),
+      "b.json": Attachment.inline("application/json", "{\"x\":1}")
+    }
+  })
+  const third = yield* db.put({ _id: "att-3", n: 3 })
+  const photo = yield* db.attachment("att-3", "photo.png")
+  yield* photo.put(new Uint8Array(3000).map((_, i) => i % 256), { rev: third.rev, contentType: "image/png" })
+  return { db, name }
+})
+
+/** A document with its attachments' bodies inline (base64), for comparison. */
+const withBodies = (db: Database.Database, id: string) => db.get(id, { attachments: true })
 
 describe("couch backup / restore", () => {
   layer(TestLive, { timeout: 60_000 })((it) => {
@@ -81,38 +116,138 @@ describe("couch backup / restore", () => {
         assert.deepStrictEqual(yield* contents(yield* couchSession.use(target)), yield* contents(db))
       }))
 
-    it.scoped("an interrupted backup, resumed, gives the same file as an uninterrupted one", () =>
-      Effect.gen(function*() {
-        const { name } = yield* sourceDb(800)
-        const dir = yield* scratch
-        const whole = join(dir, "whole.txt")
-        const cut = join(dir, "cut.txt")
-        assert.strictEqual((yield* couch(["backup", name, whole, "--batch-size", "20", "-q"])).code, 0)
-        // interrupted with SIGINT once some batches are done
-        const interrupted = yield* couch(["backup", name, cut, "--batch-size", "20", "--concurrency", "2"], {
-          onStart: (child) => {
-            const timer = setInterval(() => {
-              const log = existsSync(`${cut}.log`) ? readFileSync(`${cut}.log`, "utf8") : ""
-              if ((log.match(/^:d /gm) ?? []).length >= 5) {
-                clearInterval(timer)
-                child.kill("SIGINT")
-              }
-            }, 5)
-            child.on("close", () => clearInterval(timer))
+    for (const mode of [[], ["--include-deleted"]]) {
+      it.scoped(`an interrupted backup, resumed, gives the same file as an uninterrupted one ${mode.join(" ")}`, () =>
+        Effect.gen(function*() {
+          const { db, name } = yield* sourceDb(800)
+          if (mode.length > 0) {
+            for (const doc of (yield* contents(db)).slice(100, 110)) yield* db.remove(doc._id, doc._rev!)
           }
-        })
-        assert.strictEqual(interrupted.code, 130, interrupted.stderr)
-        assert.match(interrupted.stderr, /--resume/)
-        assert.notStrictEqual(readFileSync(cut, "utf8"), readFileSync(whole, "utf8"))
-        // a batch line broken off mid-way, as a kill can leave it
-        writeFileSync(cut, readFileSync(cut, "utf8") + "[{\"_id\":\"doc-0", { flag: "w" })
-        const resumed = yield* couch(["backup", name, cut, "--batch-size", "20", "--resume"])
-        assert.strictEqual(resumed.code, 0, resumed.stderr)
-        assert.strictEqual(readFileSync(cut, "utf8"), readFileSync(whole, "utf8"))
-        // nothing left to resume
-        const again = yield* couch(["backup", name, cut, "--resume"])
-        assert.strictEqual(again.code, 2)
-        assert.match(again.stderr, /^couch: nothing to resume/)
+          const dir = yield* scratch
+          const whole = join(dir, "whole.txt")
+          const cut = join(dir, "cut.txt")
+          assert.strictEqual((yield* couch(["backup", name, whole, "--batch-size", "20", "-q", ...mode])).code, 0)
+          // interrupted with SIGINT once some batches are done
+          const interrupted = yield* couch(["backup", name, cut, "--batch-size", "20", "--concurrency", "2", ...mode], {
+            onStart: (child) => {
+              const timer = setInterval(() => {
+                const log = existsSync(`${cut}.log`) ? readFileSync(`${cut}.log`, "utf8") : ""
+                if ((log.match(/^:d /gm) ?? []).length >= 5) {
+                  clearInterval(timer)
+                  child.kill("SIGINT")
+                }
+              }, 5)
+              child.on("close", () => clearInterval(timer))
+            }
+          })
+          assert.strictEqual(interrupted.code, 130, interrupted.stderr)
+          assert.match(interrupted.stderr, /--resume/)
+          assert.notStrictEqual(readFileSync(cut, "utf8"), readFileSync(whole, "utf8"))
+          // a batch line broken off mid-way, as a kill can leave it
+          writeFileSync(cut, readFileSync(cut, "utf8") + "[{\"_id\":\"doc-0", { flag: "w" })
+          if (mode.length > 0) {
+            // resumed without the option the log was written with
+            const mismatch = yield* couch(["backup", name, cut, "--batch-size", "20", "--resume"])
+            assert.strictEqual(mismatch.code, 2, mismatch.stderr)
+            assert.match(mismatch.stderr, /^couch: \S+ is the log of a backup with --include-deleted/)
+          }
+          const resumed = yield* couch(["backup", name, cut, "--batch-size", "20", "--resume", ...mode])
+          assert.strictEqual(resumed.code, 0, resumed.stderr)
+          if (mode.length === 0) {
+            assert.strictEqual(readFileSync(cut, "utf8"), readFileSync(whole, "utf8"))
+          } else {
+            // the changes feed of a database in several shards interleaves them as they answer: the same
+            // documents, each once, not always in the same order
+            const docsOf = (file: string) =>
+              readFileSync(file, "utf8").split("\n").slice(1).filter((line) => line !== "").flatMap((line) =>
+                (JSON.parse(line) as Array<{ _id: string }>).map((doc) => JSON.stringify(doc))
+              ).sort()
+            const docs = docsOf(cut)
+            assert.strictEqual(docs.length, 801)
+            assert.strictEqual(docs.filter((doc) => doc.includes("\"_deleted\":true")).length, 10)
+            assert.deepStrictEqual(docs, docsOf(whole))
+          }
+          // nothing left to resume
+          const again = yield* couch(["backup", name, cut, "--resume"])
+          assert.strictEqual(again.code, 2)
+          assert.match(again.stderr, /^couch: nothing to resume/)
+        }))
+    }
+
+    it.scoped("--include-deleted --attachments: tombstones and attachment bodies come back", () =>
+      Effect.gen(function*() {
+        const { db, name } = yield* withDeletedAndAttachments
+        const dir = yield* scratch
+        const file = join(dir, "full.txt")
+        const backup = yield* couch(["backup", name, file, "--include-deleted", "--attachments", "--batch-size", "7"])
+        assert.strictEqual(backup.code, 0, backup.stderr)
+        assert.notMatch(backup.stderr, /stubs/)
+        const lines = readFileSync(file, "utf8").split("\n")
+        assert.strictEqual(JSON.parse(lines[0]!).attachments, true)
+        const backedUp = lines.slice(1).filter((line) => line !== "").flatMap((line) =>
+          JSON.parse(line) as Array<Record<string, unknown>>
+        )
+        assert.strictEqual(backedUp.filter((doc) => doc._deleted === true).length, 4)
+        const att2 = backedUp.find((doc) => doc._id === "att-2")!._attachments as Record<string, { data?: string }>
+        assert.strictEqual(att2["bin/raw.dat"]!.data, Buffer.from([0, 1, 2, 250, 255]).toString("base64"))
+
+        const target = yield* targetName("cli-full")
+        const restore = yield* couch(["restore", target, file, "--create", "--batch-size", "5"])
+        assert.strictEqual(restore.code, 0, restore.stderr)
+        assert.notMatch(restore.stderr, /without their attachments/)
+        const couchSession = yield* CouchSession.CouchSession
+        const copy = yield* couchSession.use(target)
+        assert.deepStrictEqual(yield* contents(copy), yield* contents(db))
+        // the same winning revisions, deleted ones included
+        const sourceLeaves = yield* leaves(db)
+        assert.strictEqual(sourceLeaves.filter((leaf) => leaf.endsWith(" deleted")).length, 4)
+        assert.deepStrictEqual(yield* leaves(copy), sourceLeaves)
+        // the embedded server's database information has no doc_del_count
+        if ((yield* CouchTestServer.CouchTestServer).kind === "couchdb") assert.strictEqual((yield* copy.info).docDelCount, 4)
+        for (const id of ["att-1", "att-2", "att-3"]) {
+          assert.deepStrictEqual(yield* withBodies(copy, id), yield* withBodies(db, id), id)
+        }
+        const png = yield* (yield* copy.attachment("att-3", "photo.png")).get()
+        const bytes = Buffer.concat(yield* Stream.runCollect(png.stream).pipe(Effect.map((chunks) => [...chunks])))
+        assert.strictEqual(bytes.length, 3000)
+        assert.strictEqual(bytes[299], 299 % 256)
+      }))
+
+    it.scoped("without --attachments: stubs in the backup, said so; the restore writes the documents without them", () =>
+      Effect.gen(function*() {
+        const { db, name } = yield* withDeletedAndAttachments
+        const dir = yield* scratch
+        const file = join(dir, "stubs.txt")
+        const backup = yield* couch(["backup", name, file, "-q"])
+        assert.strictEqual(backup.code, 0, backup.stderr)
+        assert.match(backup.stderr, /^backup: 3 documents have attachments, which are not in the backup/)
+        assert.notInclude(readFileSync(file, "utf8"), "\"_deleted\"")
+        const target = yield* targetName("cli-stubs")
+        const restore = yield* couch(["restore", target, file, "--create", "--json"])
+        assert.strictEqual(restore.code, 0, restore.stderr)
+        const warning = restore.stderr.split("\n").filter((line) => line.includes("\"warning\"")).map((line) =>
+          JSON.parse(line)
+        )
+        assert.deepStrictEqual(warning, [{
+          warning: "attachments not in the backup",
+          documents: 3,
+          ids: ["att-1", "att-2", "att-3"]
+        }])
+        const couchSession = yield* CouchSession.CouchSession
+        const copy = yield* couchSession.use(target)
+        const source = yield* contents(db)
+        const restored = yield* contents(copy)
+        // the same documents and revisions, without their attachments; no deleted ones
+        assert.deepStrictEqual(restored, source.map(({ _attachments: _, ...doc }) => doc))
+        assert.strictEqual((yield* copy.info).docDelCount ?? 0, 0)
+        // couchbackup's --attachments metadata line names what the file holds
+        const withAtt = join(dir, "att.txt")
+        assert.strictEqual((yield* couch(["backup", name, withAtt, "--attachments", "-q"])).code, 0)
+        // a resume with other options than the file was begun with is refused
+        writeFileSync(`${withAtt}.log`, "")
+        const resumedWrong = yield* couch(["backup", name, withAtt, "--resume"])
+        assert.strictEqual(resumedWrong.code, 2, resumedWrong.stderr)
+        assert.match(resumedWrong.stderr, /^couch: \S+att\.txt was not begun with these options/)
       }))
 
     it.scoped("a file written by couchbackup restores", () =>

@@ -107,6 +107,61 @@ describe("couch commands", () => {
         assert.match(malformed.stderr, /^couch: line 2 of \S+bad\.ndjson: not JSON\n$/)
       }))
 
+    it.scoped("--transform (a module's default export) and --id-field on import and export", () =>
+      Effect.gen(function*() {
+        const { db, name } = yield* database
+        const dir = yield* scratch
+        const input = join(dir, "in.ndjson")
+        writeFileSync(input, [
+          { code: "k1", name: "ann" },
+          { code: "k2", name: "bob", skip: true },
+          { code: "k3", name: "éva" }
+        ].map((doc) => JSON.stringify(doc)).join("\n") + "\n")
+        const upper = join(dir, "upper.mjs")
+        writeFileSync(
+          upper,
+          "export default (doc) => doc.skip ? null : { ...doc, name: doc.name.toUpperCase(), seen: doc._id }\n"
+        )
+        const imported = yield* couch(["import", name, input, "--id-field", "code", "--transform", upper])
+        assert.strictEqual(imported.code, 0, imported.stderr)
+        assert.deepStrictEqual((yield* contents(db)).map(({ _rev: _, ...doc }) => doc), [
+          { _id: "k1", code: "k1", name: "ANN", seen: "k1" },
+          { _id: "k3", code: "k3", name: "ÉVA", seen: "k3" }
+        ])
+        // an async transform on export; it sees every document, design documents too
+        yield* db.put({ _id: "_design/x", views: {} })
+        const pick = join(dir, "pick.mjs")
+        writeFileSync(
+          pick,
+          "export default async (doc) => doc._id.startsWith(\"_design/\") ? null : { id: doc._id, name: doc.name }\n"
+        )
+        const exported = yield* couch(["export", name, "--transform", pick])
+        assert.strictEqual(exported.code, 0, exported.stderr)
+        assert.deepStrictEqual(jsonLines(exported.stdout), [{ id: "k1", name: "ANN" }, { id: "k3", name: "ÉVA" }])
+        // --id is --id-field's short name
+        writeFileSync(input, "{\"code\":\"k9\"}\n")
+        assert.strictEqual((yield* couch(["import", name, input, "--id", "code", "-q"])).code, 0)
+        assert.strictEqual((yield* db.get("k9")).code, "k9")
+        // a module without a default function: usage; a transform that throws or gives a string: one line, exit 1
+        const none = join(dir, "none.mjs")
+        writeFileSync(none, "export const f = 1\n")
+        const throws = join(dir, "throws.mjs")
+        writeFileSync(throws, "export default (doc) => { if (doc.code === \"k9\") throw new Error(\"no k9\"); return doc }\n")
+        const text = join(dir, "text.mjs")
+        writeFileSync(text, "export default (doc) => \"text\"\n")
+        const [noDefault, thrown, notObject] = yield* Effect.all([
+          couch(["export", name, "--transform", none]),
+          couch(["export", name, "--transform", throws, "-q"]),
+          couch(["import", name, input, "--transform", text, "-q"])
+        ], { concurrency: "unbounded" })
+        assert.strictEqual(noDefault.code, 2, noDefault.stderr)
+        assert.match(noDefault.stderr, /^couch: --transform \S+none\.mjs: its default export must be a function[^\n]*\n$/)
+        assert.strictEqual(thrown.code, 1, thrown.stderr)
+        assert.match(thrown.stderr, /^couch: --transform \S+throws\.mjs failed on document k9: no k9\n$/)
+        assert.strictEqual(notObject.code, 1, notObject.stderr)
+        assert.match(notObject.stderr, /^couch: --transform \S+text\.mjs gave string for a document, not an object or null\n$/)
+      }))
+
     it.scoped("tail resumes from its checkpoint", () =>
       Effect.gen(function*() {
         const { db, name } = yield* database

@@ -2,12 +2,15 @@
  * `couch backup`: every document's winning revision, with its `_revisions`, in couchbackup's format, in
  * constant memory; resumable from its log.
  *
- * The ids come from one streamed `_all_docs` request, in batches; each batch is logged (`:t`), read with
- * `_bulk_get?revs=true` (several in flight), written to the file as one line in order, and logged done (`:d` with
- * the file's length). A resumed backup cuts the file back to the last batch done, reads the batches logged but
- * not done, then lists the ids after the last one logged: the file is the same as an uninterrupted backup's.
+ * The ids come from one streamed `_all_docs` request (with `--include-deleted`, from one streamed `_changes`
+ * request, whose deleted documents are asked for at their tombstone's revision), in batches; each batch is logged
+ * (`:t`), read with `_bulk_get?revs=true` (`&attachments=true` with `--attachments`; several in flight), written to
+ * the file as one line in order, and logged done (`:d` with the file's length). A resumed backup cuts the file
+ * back to the last batch done, reads the batches logged but not done, then lists the ids after the last one logged
+ * (or the changes after its sequence): the file is the same as an uninterrupted backup's.
  */
 import type * as Database from "@effect-couch/client/Database"
+import type * as Document from "@effect-couch/client/Document"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -27,41 +30,52 @@ export interface BackupOptions {
   readonly format: "couchbackup" | "ndjson"
   readonly batchSize: number
   readonly concurrency: number
+  /** Deleted documents too (their tombstones), listed from the changes feed. */
+  readonly includeDeleted: boolean
+  /** Attachments inline (base64), as couchbackup's `--attachments` writes them; else only their stubs. */
+  readonly attachments: boolean
+}
+
+interface Batch {
+  readonly batch: number
+  readonly wanted: ReadonlyArray<BackupFile.Wanted>
 }
 
 interface Resumed {
   readonly nextBatch: number
   readonly offset: number
-  readonly pending: ReadonlyArray<{ readonly batch: number; readonly ids: ReadonlyArray<string> }>
+  readonly pending: ReadonlyArray<Batch>
   readonly lastId: string | undefined
+  /** Listed from the changes feed: where the listing goes on. */
+  readonly since: string | number | undefined
   readonly complete: boolean
-  readonly written: number
 }
 
 const logProblem = (path: string, error: unknown) =>
   new RunError({ description: `${path}: ${error instanceof Error ? error.message : String(error)}` })
 
 /** Reads a backup's log: what was done, what was listed and not done, where the listing stopped. */
-const readLog = (log: string, headerLength: number): Effect.Effect<Resumed, UsageError | RunError> =>
+const readLog = (
+  log: string,
+  headerLength: number,
+  includeDeleted: boolean
+): Effect.Effect<Resumed, UsageError | RunError> =>
   Effect.gen(function*() {
-    const pending = new Map<number, ReadonlyArray<string>>()
+    const listed = new Map<number, ReadonlyArray<BackupFile.Wanted>>()
+    const seqs = new Map<number, string | number>()
     const offsets = new Map<number, number | undefined>()
-    let lastBatch = -1
-    let lastId: string | undefined
     let complete = false
     yield* Input.lines(log, false).pipe(Stream.runForEach((line) =>
       Effect.sync(() => {
         const entry = BackupFile.parseLogLine(line.text)
         switch (entry._tag) {
           case "Todo":
-            pending.set(entry.batch, entry.ids)
-            if (entry.batch > lastBatch) {
-              lastBatch = entry.batch
-              lastId = entry.ids.at(-1) ?? lastId
-            }
+            listed.set(entry.batch, entry.wanted)
+            break
+          case "Seq":
+            seqs.set(entry.batch, entry.seq)
             break
           case "Done":
-            pending.delete(entry.batch)
             offsets.set(entry.batch, entry.offset)
             break
           case "Complete":
@@ -70,6 +84,16 @@ const readLog = (log: string, headerLength: number): Effect.Effect<Resumed, Usag
         }
       })
     ))
+    const fromChanges = seqs.size > 0
+    if (listed.size > 0 && fromChanges !== includeDeleted) {
+      return yield* new UsageError({
+        description: `${log} is the log of a backup ${fromChanges ? "with" : "without"} --include-deleted: resume it ${
+          fromChanges ? "with" : "without"
+        } that option`
+      })
+    }
+    // listed from the changes feed, a batch counts once its sequence is logged too
+    const batches = [...listed.entries()].filter(([batch]) => !fromChanges || seqs.has(batch)).sort(([a], [b]) => a - b)
     // batches are written in order: the done ones are 0..k
     let k = -1
     while (offsets.has(k + 1)) k++
@@ -80,25 +104,56 @@ const readLog = (log: string, headerLength: number): Effect.Effect<Resumed, Usag
     for (const batch of offsets.keys()) {
       if (batch > k) return yield* new RunError({ description: `${log}: batch ${batch} done before batch ${k + 1}` })
     }
-    const rest = [...pending.entries()].filter(([batch]) => batch > k).sort(([a], [b]) => a - b)
+    const last = batches.at(-1)
     return {
-      nextBatch: lastBatch + 1,
+      nextBatch: last === undefined ? 0 : last[0] + 1,
       offset,
-      pending: rest.map(([batch, ids]) => ({ batch, ids })),
-      lastId,
-      complete,
-      written: 0
+      pending: batches.filter(([batch]) => batch > k).map(([batch, wanted]) => ({ batch, wanted })),
+      lastId: last?.[1].at(-1)?.id,
+      since: last === undefined ? undefined : seqs.get(last[0]),
+      complete
     }
   })
 
-/** Runs a backup of `db`. Returns the number of documents written. */
+/** Whether a document carries attachment stubs (metadata without the bodies). */
+export const hasStubs = (doc: Record<string, unknown>): boolean => {
+  const attachments = doc._attachments
+  if (typeof attachments !== "object" || attachments === null) return false
+  for (const name in attachments) {
+    if ((attachments as Record<string, { readonly stub?: unknown }>)[name]?.stub === true) return true
+  }
+  return false
+}
+
+/**
+ * The documents with their attachments' bodies: a server whose `_bulk_get` leaves `attachments=true` aside (the
+ * embedded test server, PouchDB's) answers stubs, and those documents are read one by one (`GET ?attachments=true`).
+ */
+const withAttachments = (db: Database.Database, docs: ReadonlyArray<Document.Document>) =>
+  docs.some(hasStubs) ?
+    Effect.forEach(
+      docs,
+      (doc) => hasStubs(doc) ? db.get(doc._id, { rev: doc._rev, revs: true, attachments: true }) : Effect.succeed(doc),
+      { concurrency: 4 }
+    ) :
+    Effect.succeed(docs)
+
+/** What a backup did: the documents written, and how many of them have attachments only as stubs. */
+export interface BackupSummary {
+  readonly written: number
+  readonly withStubs: number
+}
+
+/** Runs a backup of `db`. */
 export const backup = (
   db: Database.Database,
   options: BackupOptions,
   reporting: Output.Reporting
-): Effect.Effect<number, unknown> =>
+): Effect.Effect<BackupSummary, unknown> =>
   Effect.scoped(Effect.gen(function*() {
-    const header = options.format === "couchbackup" ? JSON.stringify(BackupFile.metadata) + "\n" : ""
+    const header = options.format === "couchbackup" ?
+      JSON.stringify(BackupFile.metadata(options.attachments)) + "\n" :
+      ""
     const headerLength = Buffer.byteLength(header)
     const logPath = options.log ?? (options.file === undefined || options.gzip ? undefined : `${options.file}.log`)
     if (options.resume) {
@@ -108,12 +163,37 @@ export const backup = (
         return yield* new UsageError({ description: `nothing to resume: no log ${logPath} (it is removed once a backup completes)` })
       }
       yield* Input.checkReadable(options.file)
+      if (header !== "") {
+        const head = yield* Effect.try({
+          try: () => {
+            const fd = Fs.openSync(options.file!, "r")
+            try {
+              const bytes = Buffer.alloc(headerLength)
+              return bytes.subarray(0, Fs.readSync(fd, bytes, 0, headerLength, 0)).toString("utf8")
+            } finally {
+              Fs.closeSync(fd)
+            }
+          },
+          catch: (e) => logProblem(options.file!, e)
+        })
+        if (head !== header) {
+          return yield* new UsageError({
+            description: `${options.file} was not begun with these options (its first line: ${
+              head.split("\n")[0]
+            }): resume with the same --attachments and --format`
+          })
+        }
+      }
     }
     const resumed: Resumed = options.resume ?
-      yield* readLog(logPath!, headerLength) :
-      { nextBatch: 0, offset: headerLength, pending: [], lastId: undefined, complete: false, written: 0 }
+      yield* readLog(logPath!, headerLength, options.includeDeleted) :
+      { nextBatch: 0, offset: headerLength, pending: [], lastId: undefined, since: undefined, complete: false }
     const info = yield* db.info
-    const progress = yield* Output.progress(reporting, "backup", info.docCount)
+    const progress = yield* Output.progress(
+      reporting,
+      "backup",
+      info.docCount + (options.includeDeleted ? info.docDelCount ?? 0 : 0)
+    )
 
     // the file: a file descriptor written synchronously (its lines reach the OS before the log says done), or a
     // stream for gzip and stdout
@@ -153,29 +233,48 @@ export const backup = (
 
     // the batches: those logged but not done, then the ids after the last one logged
     let nextBatch = resumed.nextBatch
-    const listed: Stream.Stream<{ readonly batch: number; readonly ids: ReadonlyArray<string> }, unknown> =
-      resumed.complete ? Stream.empty : db.allDocs({
+    const logged = (wanted: ReadonlyArray<BackupFile.Wanted>, seq?: string | number) => {
+      const batch: Batch = { batch: nextBatch++, wanted }
+      return Effect.as(log(BackupFile.todo(batch.batch, batch.wanted, seq)), batch)
+    }
+    const listing: Stream.Stream<Batch, unknown> = options.includeDeleted ?
+      db.changes({ oneRequest: true, ...(resumed.since === undefined ? {} : { since: resumed.since }) }).pipe(
+        Stream.filterMap((event) => (event._tag === "Change" ? Option.some(event) : Option.none())),
+        Stream.grouped(options.batchSize),
+        Stream.mapEffect((chunk) => {
+          const changes = Chunk.toReadonlyArray(chunk)
+          return logged(
+            changes.map((change) =>
+              change.deleted && change.changes[0] !== undefined ? { id: change.id, rev: change.changes[0].rev } : {
+                id: change.id
+              }
+            ),
+            changes.at(-1)!.seq
+          )
+        })
+      ) :
+      db.allDocs({
         oneRequest: true,
         ...(resumed.lastId === undefined ? {} : { startkey: resumed.lastId })
       }).pipe(
-        Stream.filterMap((row) => "value" in row && row.id !== resumed.lastId ? Option.some(row.id) : Option.none()),
+        Stream.filterMap((row) => "value" in row && row.id !== resumed.lastId ? Option.some({ id: row.id }) : Option.none()),
         Stream.grouped(options.batchSize),
-        Stream.mapEffect((ids) => {
-          const batch = { batch: nextBatch++, ids: Chunk.toReadonlyArray(ids) }
-          return Effect.as(log(BackupFile.todo(batch.batch, batch.ids)), batch)
-        }),
-        Stream.concat(Stream.fromEffect(log(BackupFile.complete)).pipe(Stream.drain))
+        Stream.mapEffect((wanted) => logged(Chunk.toReadonlyArray(wanted)))
       )
+    const listed = resumed.complete ?
+      Stream.empty :
+      Stream.concat(listing, Stream.fromEffect(log(BackupFile.complete)).pipe(Stream.drain))
     let written = 0
+    let withStubs = 0
     yield* Stream.fromIterable(resumed.pending).pipe(
       Stream.concat(listed),
-      Stream.mapEffect(({ batch, ids }) =>
-        Effect.map(
-          db.bulkGet(ids.map((id) => ({ id })), { revs: true }),
-          (results) => ({
-            batch,
-            docs: results.flatMap((result) => result.docs.flatMap((doc) => (doc._tag === "Right" ? [doc.right] : [])))
-          })
+      Stream.mapEffect(({ batch, wanted }) =>
+        db.bulkGet(wanted, { revs: true, attachments: options.attachments || undefined }).pipe(
+          Effect.map((results) =>
+            results.flatMap((result) => result.docs.flatMap((doc) => (doc._tag === "Right" ? [doc.right] : [])))
+          ),
+          Effect.flatMap((docs) => options.attachments ? withAttachments(db, docs) : Effect.succeed(docs)),
+          Effect.map((docs) => ({ batch, docs }))
         ), { concurrency: options.concurrency }),
       Stream.runForEach(({ batch, docs }) =>
         Effect.gen(function*() {
@@ -186,11 +285,12 @@ export const backup = (
           offset += Buffer.byteLength(text)
           yield* log(BackupFile.done(batch, offset))
           written += docs.length
+          if (!options.attachments) for (const doc of docs) if (hasStubs(doc)) withStubs++
           yield* progress.add(docs.length)
         })
       )
     )
     yield* finish
     if (logPath !== undefined) yield* Effect.sync(() => Fs.rmSync(logPath, { force: true }))
-    return written
+    return { written, withStubs }
   }))

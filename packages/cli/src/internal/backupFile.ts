@@ -8,30 +8,40 @@
  *
  * Log (couchbackup's log lines): `:t batchN [{"id":...},...]` when a batch's ids are listed, `:d batchN OFFSET`
  * when its line is in the file (OFFSET, the file's length after it, is this tool's addition; couchbackup ignores
- * it), `:changes_complete` when every id is listed.
+ * it), `:changes_complete` when every id is listed. A backup with deleted documents lists them from the changes
+ * feed: a deleted document's entry carries its tombstone's `rev`, and each `:t` line is followed (in the same
+ * write) by `:s batchN SEQ`, the feed's sequence after the batch, where a resumed listing starts.
  */
 import type * as Document from "@effect-couch/client/Document"
 
 /** The metadata line's `name` and `version`: the couchbackup release whose format is written. */
-export const metadata = {
+export const metadata = (attachments: boolean) => ({
   name: "@cloudant/couchbackup",
   version: "2.11.12",
   mode: "full",
-  attachments: false
-} as const
+  attachments
+})
+
+/** What a backup's listing asks `_bulk_get` for: a document's winning revision, or this revision (a tombstone). */
+export interface Wanted {
+  readonly id: string
+  readonly rev?: string | undefined
+}
 
 /** The line a resumed couchbackup file carries. */
 export const resumeMarker = JSON.stringify({ marker: "@cloudant/couchbackup:resume" })
 
 /** A parsed log line. */
 export type LogLine =
-  | { readonly _tag: "Todo"; readonly batch: number; readonly ids: ReadonlyArray<string> }
+  | { readonly _tag: "Todo"; readonly batch: number; readonly wanted: ReadonlyArray<Wanted> }
+  | { readonly _tag: "Seq"; readonly batch: number; readonly seq: string | number }
   | { readonly _tag: "Done"; readonly batch: number; readonly offset: number | undefined }
   | { readonly _tag: "Complete" }
   | { readonly _tag: "Other" }
 
 const todoLine = /^:t\s+batch(\d+)\s+(.*)$/
 const doneLine = /^:d\s+batch(\d+)(?:\s+(\d+))?\s*$/
+const seqLine = /^:s\s+batch(\d+)\s+(.*)$/
 
 /** Reads one log line; a broken `:t` line (an interrupted write) is `Other`. */
 export const parseLogLine = (line: string): LogLine => {
@@ -43,9 +53,22 @@ export const parseLogLine = (line: string): LogLine => {
         return {
           _tag: "Todo",
           batch: Number(todo[1]),
-          ids: ids.map((entry) => String((entry as { readonly id: unknown }).id))
+          wanted: ids.map((entry) => {
+            const { id, rev } = entry as { readonly id: unknown; readonly rev?: unknown }
+            return typeof rev === "string" ? { id: String(id), rev } : { id: String(id) }
+          })
         }
       }
+    } catch {
+      // an interrupted line
+    }
+    return { _tag: "Other" }
+  }
+  const seq = seqLine.exec(line)
+  if (seq !== null) {
+    try {
+      const value: unknown = JSON.parse(seq[2]!)
+      if (typeof value === "string" || typeof value === "number") return { _tag: "Seq", batch: Number(seq[1]), seq: value }
     } catch {
       // an interrupted line
     }
@@ -58,9 +81,10 @@ export const parseLogLine = (line: string): LogLine => {
   return line.startsWith(":changes_complete") ? { _tag: "Complete" } : { _tag: "Other" }
 }
 
-/** The log line of a listed batch. */
-export const todo = (batch: number, ids: ReadonlyArray<string>): string =>
-  `:t batch${batch} ${JSON.stringify(ids.map((id) => ({ id })))}\n`
+/** The log line of a listed batch (and, listed from the changes feed, the sequence after it). */
+export const todo = (batch: number, wanted: ReadonlyArray<Wanted>, seq?: string | number): string =>
+  `:t batch${batch} ${JSON.stringify(wanted.map(({ id, rev }) => (rev === undefined ? { id } : { id, rev })))}\n` +
+  (seq === undefined ? "" : `:s batch${batch} ${JSON.stringify(seq)}\n`)
 
 /** The log line of a batch written to the file. */
 export const done = (batch: number, offset: number): string => `:d batch${batch} ${offset}\n`

@@ -21,6 +21,7 @@ import * as Json from "./json.js"
 import * as Output from "./output.js"
 import * as Restore from "./restore.js"
 import * as Transfer from "./transfer.js"
+import * as Transform from "./transform.js"
 
 /**
  * Runs `body` with the session the options describe. A user without a password, on a terminal, is asked for one
@@ -216,6 +217,12 @@ const backup = Command.make(
       Options.withDescription("couchbackup's format (default) or one document a line"),
       Options.withDefault("couchbackup" as const)
     ),
+    includeDeleted: Options.boolean("include-deleted").pipe(
+      Options.withDescription("deleted documents too (their tombstones, listed from the changes feed)")
+    ),
+    attachments: Options.boolean("attachments").pipe(
+      Options.withDescription("attachments inline, base64 (couchbackup's --attachments); else only their stubs")
+    ),
     batchSize,
     concurrency
   },
@@ -229,11 +236,13 @@ const backup = Command.make(
           log: Option.getOrUndefined(config.log),
           format: config.format,
           batchSize: yield* positive(config.batchSize, "batch-size"),
-          concurrency: yield* positive(config.concurrency, "concurrency")
+          concurrency: yield* positive(config.concurrency, "concurrency"),
+          includeDeleted: config.includeDeleted,
+          attachments: config.attachments
         }
         const db = yield* existing(couch, config.db)
         const started = Date.now()
-        const written = yield* Backup.backup(db, options, reporting(config)).pipe(
+        const { withStubs, written } = yield* Backup.backup(db, options, reporting(config)).pipe(
           Effect.onInterrupt(() =>
             Effect.sync(() =>
               process.stderr.write(
@@ -249,10 +258,19 @@ const backup = Command.make(
           `backup: ${written} documents in ${((Date.now() - started) / 1000).toFixed(1)} s (${
             Output.perSecond(written, started)
           } docs/s)`,
-          { done: "backup", documents: written, ms: Date.now() - started }
+          { done: "backup", documents: written, withoutAttachments: withStubs, ms: Date.now() - started }
         )
+        if (withStubs > 0) {
+          yield* Output.warn(
+            reporting(config),
+            `backup: ${withStubs} documents have attachments, which are not in the backup (only their stubs: a restore writes these documents without them); --attachments includes them`,
+            { warning: "attachments left out", documents: withStubs }
+          )
+        }
       }))
-).pipe(Command.withDescription("every document (winning revision, with _revisions) to a file, in couchbackup's format"))
+).pipe(Command.withDescription(
+    "every document (winning revision, with _revisions; deleted ones and attachments if asked) to a file, in couchbackup's format"
+  ))
 
 const restore = Command.make(
   "restore",
@@ -270,12 +288,20 @@ const restore = Command.make(
       Effect.gen(function*() {
         const { db, file, writeOptions } = yield* writeSetup(couch, config)
         const what = file ?? "stdin"
+        // documents backed up without --attachments carry stubs: written without them, and said so
+        const stubbed: Array<string> = []
+        let stubbedCount = 0
         const docs = Input.lines(file, config.gzip).pipe(
           Stream.mapConcatEffect((line) => {
             const parsed = BackupFile.parseFileLine(line.text, line.number)
             switch (parsed._tag) {
               case "Docs":
-                return Effect.succeed(parsed.docs)
+                return Effect.succeed(parsed.docs.map((doc) => {
+                  const stripped = Restore.withoutStubs(doc)
+                  if (stripped === undefined) return doc
+                  if (stubbedCount++ < 5) stubbed.push(doc._id)
+                  return stripped
+                }))
               case "Skip":
                 return Effect.succeed([])
               case "Bad":
@@ -286,7 +312,16 @@ const restore = Command.make(
         yield* Restore.writeAll(db, docs, writeOptions, reporting(config), "restore").pipe(
           Effect.onInterrupt(() =>
             Effect.sync(() => process.stderr.write("restore interrupted: the database has part of the file\n"))
-          )
+          ),
+          Effect.ensuring(Effect.suspend(() =>
+            stubbedCount === 0 ? Effect.void : Output.warn(
+              reporting(config),
+              `restore: ${stubbedCount} documents written without their attachments (the backup holds only their stubs; back up with --attachments to keep them): ${
+                stubbed.join(", ")
+              }${stubbedCount > stubbed.length ? ", ..." : ""}`,
+              { warning: "attachments not in the backup", documents: stubbedCount, ids: stubbed }
+            )
+          ))
         )
       }))
 ).pipe(Command.withDescription("writes a backup's documents, keeping their revisions (new_edits=false)"))
@@ -376,6 +411,17 @@ const formatOption = Options.choice("format", ["ndjson", "json", "csv"]).pipe(
   Options.optional
 )
 
+/** `--transform MODULE` of export and import. */
+const transformOption = Options.file("transform").pipe(
+  Options.withDescription(
+    "a JavaScript module whose default export maps each document: (doc) => doc, or null to leave it out (may be async)"
+  ),
+  Options.optional
+)
+
+const loadTransform = (path: Option.Option<string>) =>
+  Option.isSome(path) ? Effect.map(Transform.load(path.value), Option.some) : Effect.succeed(Option.none())
+
 const exportCommand = Command.make(
   "export",
   {
@@ -389,6 +435,7 @@ const exportCommand = Command.make(
       Options.optional
     ),
     noDesign: Options.boolean("no-design").pipe(Options.withDescription("leave the design documents out")),
+    transform: transformOption,
     gzip: gzipOutput
   },
   (config) =>
@@ -398,9 +445,11 @@ const exportCommand = Command.make(
         const selector = Option.isSome(config.selector) ?
           yield* Json.parseObject(config.selector.value, "the selector") :
           undefined
+        const transform = yield* loadTransform(config.transform)
         const db = yield* existing(couch, config.db)
         const started = Date.now()
         const count = yield* Transfer.exportAll(db, {
+          transform: Option.getOrUndefined(transform),
           file,
           format: Option.getOrElse(config.format, () => Transfer.formatOf(file)),
           selector,
@@ -423,7 +472,12 @@ const importCommand = Command.make(
     db: dbArg,
     file: fileArg("the input file (default: stdin)"),
     format: formatOption,
-    id: Options.text("id").pipe(Options.withDescription("the field whose value is the document's _id"), Options.optional),
+    id: Options.text("id-field").pipe(
+      Options.withAlias("id"),
+      Options.withDescription("the field whose value is the document's _id (--id for short)"),
+      Options.optional
+    ),
+    transform: transformOption,
     infer: Options.boolean("infer").pipe(Options.withDescription("CSV: numbers, true, false and null as such (else strings)")),
     create: createOption,
     gzip: gzipInput("the input is gzipped (a .gz file is detected)"),
@@ -433,8 +487,10 @@ const importCommand = Command.make(
   (config) =>
     withSession(config, (couch) =>
       Effect.gen(function*() {
+        const transform = yield* loadTransform(config.transform)
         const { db, file, writeOptions } = yield* writeSetup(couch, config)
         const docs = Transfer.documents({
+          transform: Option.getOrUndefined(transform),
           file,
           format: Option.getOrElse(config.format, () => Transfer.formatOf(file)),
           idField: Option.getOrUndefined(config.id),

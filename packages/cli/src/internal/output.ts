@@ -122,6 +122,12 @@ export const report = (reporting: Reporting, text: string, fields: Record<string
     process.stderr.write(reporting.json ? JSON.stringify(fields) + "\n" : text + "\n")
   })
 
+/** A warning on stderr, printed even with `--quiet` (what was left out of a backup or a restore). */
+export const warn = (reporting: Reporting, text: string, fields: Record<string, unknown>): Effect.Effect<void> =>
+  Effect.sync(() => {
+    process.stderr.write(reporting.json ? JSON.stringify(fields) + "\n" : text + "\n")
+  })
+
 /** A counter of documents done, with a progress line every second (on a TTY, one line redrawn). */
 export interface Progress {
   readonly add: (n: number) => Effect.Effect<void>

@@ -11,6 +11,25 @@ import * as Stream from "effect/Stream"
 import { PartialFailure } from "./errors.js"
 import * as Output from "./output.js"
 
+/**
+ * A document of a backup without its attachment stubs (metadata whose bodies the backup lacks: it was made
+ * without `--attachments`): written with them, the whole `_bulk_docs` request would be refused (412
+ * `missing_stub`). `undefined` when the document has no stubs.
+ */
+export const withoutStubs = (doc: Document.Document): Document.Document | undefined => {
+  const attachments = doc._attachments as Record<string, { readonly stub?: unknown }> | undefined
+  if (typeof attachments !== "object" || attachments === null) return undefined
+  const kept: Record<string, unknown> = {}
+  let stubs = 0
+  for (const name in attachments) {
+    if (attachments[name]?.stub === true) stubs++
+    else kept[name] = attachments[name]
+  }
+  if (stubs === 0) return undefined
+  const { _attachments: _, ...rest } = doc
+  return (Object.keys(kept).length === 0 ? rest : { ...rest, _attachments: kept }) as Document.Document
+}
+
 /** The options of a write of many documents. */
 export interface WriteOptions {
   readonly batchSize: number

@@ -13,6 +13,7 @@ import * as Csv from "./csv.js"
 import { RunError, type UsageError } from "./errors.js"
 import * as Input from "./input.js"
 import * as Output from "./output.js"
+import type { Transform } from "./transform.js"
 
 /** The formats of export and import. */
 export type Format = "ndjson" | "json" | "csv"
@@ -30,7 +31,19 @@ export interface ImportOptions {
   /** CSV: numbers, booleans and null read as such (else every cell is a string). */
   readonly infer: boolean
   readonly gzip: boolean
+  /** `--transform`: each document mapped (after `idField`), or left out. */
+  readonly transform?: Transform | undefined
 }
+
+/** The documents through a transform (those it leaves out dropped). */
+const transformed = <E, R>(
+  docs: Stream.Stream<Record<string, unknown>, E, R>,
+  transform: Transform | undefined
+): Stream.Stream<Record<string, unknown>, E | RunError, R> =>
+  transform === undefined ? docs : docs.pipe(
+    Stream.mapEffect(transform),
+    Stream.filter((doc): doc is Record<string, unknown> => doc !== undefined)
+  )
 
 const withId = (doc: Record<string, unknown>, idField: string | undefined): Record<string, unknown> => {
   if (idField === undefined) return doc
@@ -146,7 +159,7 @@ export const documents = (options: ImportOptions): Stream.Stream<Document.Docume
       )
     )
   // a document without _id gets one from the server (POST semantics of _bulk_docs)
-  return docs as Stream.Stream<Document.Document, UsageError | RunError>
+  return transformed(docs, options.transform) as Stream.Stream<Document.Document, UsageError | RunError>
 }
 
 /** The options of an export. */
@@ -158,6 +171,8 @@ export interface ExportOptions {
   readonly fields: ReadonlyArray<string> | undefined
   readonly gzip: boolean
   readonly designDocuments: boolean
+  /** `--transform`: each document mapped before it is written (before `fields`), or left out. */
+  readonly transform?: Transform | undefined
 }
 
 const pick = (doc: Record<string, unknown>, fields: ReadonlyArray<string> | undefined) => {
@@ -176,11 +191,14 @@ export const exportAll = (
   Effect.scoped(Effect.gen(function*() {
     const sink = yield* Output.open({ path: options.file, gzip: options.gzip })
     const progress = yield* Output.progress(reporting, "export", undefined)
-    const docs: Stream.Stream<Record<string, unknown>, unknown> = options.selector === undefined ?
-      db.allDocs({ includeDocs: true, oneRequest: true, designDocuments: options.designDocuments }).pipe(
-        Stream.filterMap((row) => ("doc" in row && row.doc != null ? Option.some(row.doc) : Option.none()))
-      ) :
-      db.findStream({ selector: options.selector, limit: 1000 })
+    const docs: Stream.Stream<Record<string, unknown>, unknown> = transformed(
+      options.selector === undefined ?
+        db.allDocs({ includeDocs: true, oneRequest: true, designDocuments: options.designDocuments }).pipe(
+          Stream.filterMap((row) => ("doc" in row && row.doc != null ? Option.some(row.doc) : Option.none()))
+        ) :
+        db.findStream({ selector: options.selector, limit: 1000 }),
+      options.transform
+    )
     let count = 0
     let columns = options.fields
     if (options.format === "json") yield* sink.write("[")
