@@ -1,10 +1,12 @@
 import { CouchTestServer } from "@effect-couch/testing"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { CouchAuth, CouchCluster, CouchError, CouchSession } from "../src/index.js"
 import { TestLive, throwawayUser } from "./support.js"
@@ -312,4 +314,58 @@ describe("cluster schemas", () => {
     assert.isTrue("state_reason" in wire)
     assert.deepStrictEqual(Schema.decodeUnknownSync(CouchCluster.ReshardSummary)(wire), summary)
   })
+})
+
+// -----------------------------------------------------------------------------
+// The setup actions on a node of their own
+// -----------------------------------------------------------------------------
+
+/**
+ * A fresh CouchDB 3.x node that nobody uses, never set up (`cluster_disabled`), which this test sets up for good:
+ * `COUCHDB_SETUP_URL` (its URL on 127.0.0.1), `COUCHDB_SETUP_USER` and `COUCHDB_SETUP_PASSWORD` (its admin), and
+ * `COUCHDB_SETUP_BIND_ADDRESS`, the address `enable_cluster` moves it to (another loopback address, such as
+ * 127.0.0.2: a cluster's node cannot listen on 127.0.0.1). Never a node in use: the test refuses one that is set up.
+ */
+const setupNode = process.env["COUCHDB_SETUP_URL"]
+
+describe.skipIf(setupNode === undefined)("setup actions on a fresh node of their own (COUCHDB_SETUP_URL)", () => {
+  it.scoped("enable_cluster, add_node, finish_cluster, enable_single_node: each state in turn, the refusals' reasons", () =>
+    Effect.gen(function*() {
+      const url = new URL(setupNode ?? "")
+      const bind = process.env["COUCHDB_SETUP_BIND_ADDRESS"] ?? "127.0.0.2"
+      const first = yield* CouchSession.make({
+        url: url.origin,
+        auth: CouchAuth.basic(process.env["COUCHDB_SETUP_USER"] ?? "admin", process.env["COUCHDB_SETUP_PASSWORD"] ?? "")
+      })
+      const initial = yield* first.cluster.setupState()
+      assert.strictEqual(initial.state, "cluster_disabled", "COUCHDB_SETUP_URL must name a node that was never set up")
+      // a new admin, whose password the node keeps (hashed) from the action's body
+      const password = `Setup-${Math.random().toString(36).slice(2)}`
+      const admin = { username: "setup-admin", password: Redacted.make(password) }
+      const port = Number(url.port)
+      yield* first.cluster.enableCluster({ ...admin, bindAddress: bind, port, nodeCount: 3 })
+      // the node now listens on the new address only
+      const couch = yield* CouchSession.make({ url: `http://${bind}:${port}`, auth: CouchAuth.basic(admin.username, admin.password) })
+      const enabled = yield* couch.cluster.setupState().pipe(
+        Effect.retry({ schedule: Schedule.spaced("200 millis"), times: 50 })
+      )
+      assert.strictEqual(enabled.state, "cluster_enabled")
+      const reasonOf = (error: unknown) => error instanceof CouchError.BadRequestError ? error.reason : String(error)
+      const again = yield* leftOf(couch.cluster.enableCluster({ ...admin, bindAddress: bind, port, nodeCount: 3 }))
+      assert.strictEqual(reasonOf(again), "Cluster is already enabled")
+      // a node that is not there: refused, and the error holds no password
+      const missing = yield* leftOf(couch.cluster.addNode({ ...admin, host: "127.0.0.1", port: 1 }))
+      assert.strictEqual(reasonOf(missing), "Add node failed. Invalid Host and/or Port.")
+      assert.notInclude(JSON.stringify(missing), password)
+      yield* couch.cluster.finishCluster()
+      assert.strictEqual((yield* couch.cluster.setupState()).state, "cluster_finished")
+      const names = yield* couch.keys()
+      assert.includeMembers([...names], ["_replicator", "_users"])
+      assert.strictEqual(reasonOf(yield* leftOf(couch.cluster.finishCluster())), "Cluster is already finished")
+      // set up alone instead: n = 1, and the system databases asked for created
+      const dbs = ["_users", "_replicator", "_global_changes"]
+      yield* couch.cluster.enableSingleNode({ ...admin, bindAddress: bind, port, ensureDbsExist: dbs })
+      assert.strictEqual((yield* couch.cluster.setupState({ ensureDbsExist: dbs })).state, "single_node_enabled")
+      assert.include([...yield* couch.keys()], "_global_changes")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)), { timeout: 60_000 })
 })
