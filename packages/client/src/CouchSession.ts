@@ -41,7 +41,6 @@ import type * as CouchNode from "./CouchNode.js"
 import type * as Database from "./Database.js"
 import type * as DbUpdates from "./DbUpdates.js"
 import type * as Document from "./Document.js"
-import type * as Search from "./Search.js"
 import { dual } from "effect/Function"
 import * as internalRequest from "./internal/request.js"
 import * as internal from "./internal/session.js"
@@ -241,7 +240,7 @@ export interface Membership extends Schema.Schema.Type<typeof Membership> {}
  * @since 0.1.0
  * @category models
  */
-export interface Service extends Search.Analyzers {
+export interface Service {
   /** The server's URL, without credentials. */
   readonly url: string
   /**
