@@ -41,6 +41,7 @@ import type * as CouchNode from "./CouchNode.js"
 import type * as Database from "./Database.js"
 import type * as DbUpdates from "./DbUpdates.js"
 import type * as Document from "./Document.js"
+import type * as Search from "./Search.js"
 import { dual } from "effect/Function"
 import * as internalRequest from "./internal/request.js"
 import * as internal from "./internal/session.js"
@@ -240,7 +241,7 @@ export interface Membership extends Schema.Schema.Type<typeof Membership> {}
  * @since 0.1.0
  * @category models
  */
-export interface Service {
+export interface Service extends Search.Analyzers {
   /** The server's URL, without credentials. */
   readonly url: string
   /**

@@ -19,6 +19,7 @@ import type * as CouchError from "./CouchError.js"
 import * as CouchSession from "./CouchSession.js"
 import type * as Document from "./Document.js"
 import type * as Mango from "./Mango.js"
+import type * as Search from "./Search.js"
 import type * as View from "./View.js"
 
 /**
@@ -394,7 +395,7 @@ export interface PartitionInfo extends Schema.Schema.Type<typeof PartitionInfo> 
  * @since 0.1.0
  * @category models
  */
-export interface Partition<A, D> extends Queries<A, D> {
+export interface Partition<A, D> extends Queries<A, D>, Search.PartitionSearches<A, D> {
   /** The partition key: the part of the documents' ids before the `:`. */
   readonly partition: string
   /** `GET /{db}/_partition/{partition}`: the partition's document count and sizes. */
@@ -469,7 +470,7 @@ export interface Partition<A, D> extends Queries<A, D> {
  * @since 0.1.0
  * @category models
  */
-export interface Documents<A, D> extends Queries<A, D> {
+export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, D> {
   /**
    * `_changes` as a stream of changes, then the feed's last sequence. `normal` feeds are read in pages (constant
    * memory); `continuous` and `eventsource` feeds are parsed as they arrive, heartbeats skipped.

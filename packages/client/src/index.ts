@@ -104,7 +104,8 @@ export * as CouchError from "./CouchError.js"
  * One node of a CouchDB server (`/_node/{node}`): its configuration, statistics, system figures, Prometheus
  * metrics and versions. `couch.node()` is the node that answers the request (`_local`); on a cluster,
  * `couch.node("couchdb@db1.example.com")` names one of `couch.membership`'s nodes. Every endpoint needs a server
- * admin (`ForbiddenError` otherwise).
+ * admin: CouchDB 3.5 answers anyone else 401, `UnauthorizedError` (`_stats`, `_system` and `_prometheus` also
+ * admit a read-only metrics user). A node that is not in the cluster is `NotFoundError`.
  *
  * @example
  * ```ts
@@ -160,25 +161,6 @@ export * as CouchSession from "./CouchSession.js"
 export * as Database from "./Database.js"
 
 /**
- * Documents and revisions: the shapes CouchDB reads and writes, the results of writes, and the errors of a
- * typed document that does not match its schema.
- *
- * @since 0.1.0
- */
-export * as Document from "./Document.js"
-
-/**
- * Mango queries (`_find`), their indexes and the typed `Selector`.
- *
- * For a typed database, `Selector<A>` checks field names (dotted paths included) and operator operands against
- * the document type: `{ age: { $gt: 30 } }` compiles only when `age` is a number.
- *
- * @since 0.1.0
- */
-export * as Mango from "./Mango.js"
-
-/**
-/**
  * The server's database events (`GET /_db_updates`): which databases were created, updated or deleted, as a
  * `Stream` (`CouchSession.dbUpdates`) and as a follower that resumes from its checkpoint
  * (`CouchSession.followDbUpdates`), like a database's changes feed.
@@ -211,6 +193,25 @@ export * as Mango from "./Mango.js"
  */
 export * as DbUpdates from "./DbUpdates.js"
 
+/**
+ * Documents and revisions: the shapes CouchDB reads and writes, the results of writes, and the errors of a
+ * typed document that does not match its schema.
+ *
+ * @since 0.1.0
+ */
+export * as Document from "./Document.js"
+
+/**
+ * Mango queries (`_find`), their indexes and the typed `Selector`.
+ *
+ * For a typed database, `Selector<A>` checks field names (dotted paths included) and operator operands against
+ * the document type: `{ age: { $gt: 30 } }` compiles only when `age` is a number.
+ *
+ * @since 0.1.0
+ */
+export * as Mango from "./Mango.js"
+
+/**
  * Replication: `POST /_replicate` (one-shot, continuous, cancel), `_replicator` documents (create, read their
  * state, delete), and the scheduler's view of them (`/_scheduler/jobs`, `/_scheduler/docs`).
  *
@@ -235,6 +236,62 @@ export * as DbUpdates from "./DbUpdates.js"
  * @since 0.1.0
  */
 export * as Replication from "./Replication.js"
+
+/**
+ * Full-text search: Nouveau (`/{db}/_design/{ddoc}/_nouveau/{index}`, CouchDB 3.4+, a Lucene server of its own)
+ * and Clouseau (`/{db}/_design/{ddoc}/_search/{index}`, CouchDB 3's search plugin, as Cloudant serves it): the
+ * index definitions a design document holds (`nouveau`, `indexes`), typed queries, the answers as Schemas, and the
+ * analyzer endpoints (`_nouveau_analyze`, `_search_analyze`).
+ *
+ * A database's `nouveau` and `search` answer one page; `nouveauStream` and `searchStream` follow the bookmark page
+ * after page in constant memory. With `includeDocs`, each hit's `doc` is decoded with the database's schema (a
+ * typed view from `withSchema`); a `fields` schema decodes the stored fields.
+ *
+ * Without a search server, CouchDB 3.5 answers Clouseau's endpoints 503 "Search is not available", which is a
+ * {@link SearchUnavailableError} (not retried: the server has retried already), and Nouveau's 404 `not_found`
+ * `missing` (Nouveau is disabled by default): a `NotFoundError`, as for a missing design document, while
+ * `nouveauAnalyze` tells the two apart (`SearchUnavailableError`).
+ *
+ * @example
+ * ```ts
+ * import type { Database } from "@effect-couch/client"
+ * import { Search } from "@effect-couch/client"
+ * import { Effect, Schema, Stream } from "effect"
+ *
+ * const Animal = Schema.Struct({ _id: Schema.String, name: Schema.String, diet: Schema.String })
+ *
+ * const design = {
+ *   _id: "_design/zoo",
+ *   nouveau: {
+ *     animals: {
+ *       default_analyzer: "english",
+ *       field_analyzers: { diet: "keyword" },
+ *       index: `function (doc) {
+ *         if (typeof doc.name == "string") index("text", "name", doc.name, { store: true })
+ *         if (typeof doc.diet == "string") index("string", "diet", doc.diet)
+ *       }`
+ *     }
+ *   }
+ * } satisfies Search.DesignDocument
+ *
+ * const herbivores = (db: Database.Database) =>
+ *   Effect.gen(function*() {
+ *     yield* db.put(design)
+ *     const zoo = db.withSchema(Animal)
+ *     // one page: the hits, their stored fields decoded, the documents decoded with the schema
+ *     const page = yield* zoo.nouveau("zoo", "animals", { query: "diet:herbivore", includeDocs: true, limit: 10 }, {
+ *       fields: Schema.Struct({ name: Schema.String })
+ *     })
+ *     const names = page.hits.map((hit) => hit.fields.name)
+ *     // every hit, page after page by bookmark
+ *     const all = yield* Stream.runCollect(zoo.nouveauStream("zoo", "animals", { query: "*:*", counts: ["diet"] }))
+ *     return { names, total: page.totalHits, seen: all.length }
+ *   })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export * as Search from "./Search.js"
 
 /**
  * Views: query parameters, rows (map and reduce), and design documents.

@@ -128,6 +128,13 @@ export interface Capabilities {
    */
   readonly nodeStats: boolean
   /**
+   * The search endpoints are CouchDB's (`_search`, `_search_info`, `_search_analyze`, `_nouveau`, `_nouveau_info`,
+   * `_nouveau_analyze`, the cleanups); without a search server CouchDB 3.5.2 answers Clouseau's 503 "Search is not
+   * available", Nouveau's 404 `missing` (disabled by default), the cleanups 202. Embedded: `false` (express-pouchdb
+   * takes them for attachments and databases: 404, or 400 `only_multipart_accepted` for a POST).
+   */
+  readonly searchEndpoints: boolean
+  /**
    * `/{db}/_shards`, `/{db}/_shards/{docid}` and `/{db}/_purged_infos_limit` exist. Embedded: `false` (PouchDB has no
    * shards and no purge history).
    */
@@ -212,6 +219,7 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     adminOnlyByDefault: true,
     nodeConfig: true,
     nodeStats: true,
+    searchEndpoints: true,
     shards: true,
     localDocsEndpoint: true,
     multipartPut: true,
@@ -238,6 +246,7 @@ export const embeddedCapabilities: Capabilities = {
   ...couchdbCapabilities("3.3.3"),
   findBookmark: false,
   nodeStats: false,
+  searchEndpoints: false,
   shards: false,
   localDocsEndpoint: false,
   partitions: false,

@@ -20,6 +20,7 @@ import * as ChangesImpl from "./changes.js"
 import * as Paging from "./paging.js"
 import * as Query from "./query.js"
 import * as Request from "./request.js"
+import * as SearchImpl from "./search.js"
 import * as Wire from "./wire.js"
 import * as WithAttachments from "./withAttachments.js"
 import * as Writers from "./writers.js"
@@ -544,6 +545,7 @@ const documents = <A, D>(
 
   const service: Database.Documents<A, D> = {
     ...Query.make(transport, root, codec, attributes),
+    ...SearchImpl.make(transport, root, codec, attributes),
     ...ChangesImpl.make(transport, root, codec, attributes),
     ...WithAttachments.make(transport, root, codec, span),
     attachment: (docId, attachmentName) => AttachmentImpl.make(transport, name, root, docId, attachmentName),
@@ -556,6 +558,7 @@ const documents = <A, D>(
       const partitionAllDocs = allDocsFrom(`${partitionRoot}/_all_docs`)
       return Effect.succeed({
         ...Query.make(transport, partitionRoot, codec, { ...attributes, "couchdb.partition": partition }),
+        ...SearchImpl.queries(transport, partitionRoot, codec, { ...attributes, "couchdb.partition": partition }),
         partition,
         info: Request.json(transport, { method: "GET", path: partitionRoot }, Database.PartitionInfo, readErrors).pipe(
           span("partitionInfo")

@@ -19,6 +19,7 @@ import * as Names from "./names.js"
 import * as ReplicationImpl from "./replication.js"
 import * as NodeImpl from "./node.js"
 import * as Request from "./request.js"
+import * as SearchImpl from "./search.js"
 
 interface ParsedUrl {
   readonly baseUrl: string
@@ -232,6 +233,7 @@ export const make = (
         ),
       use: open,
       ...ReplicationImpl.make(transport, auth),
+      ...SearchImpl.analyzers(transport),
       ...DbUpdatesImpl.make(transport),
       ...ClusterImpl.make(transport),
       close
