@@ -39,6 +39,8 @@ export interface ViewQuery {
   readonly conflicts?: boolean | undefined
   /** With `includeDocs`: include attachment bodies inline (base64). */
   readonly attachments?: boolean | undefined
+  /** With `includeDocs`: say in each attachment stub how the server stores it (`encoding`, `encoded_length`). */
+  readonly attEncodingInfo?: boolean | undefined
   /** `false`: the rows in no particular order, without `totalRows` and `offset` (faster on clusters). */
   readonly sorted?: boolean | undefined
   /** Answer from one stable set of shard replicas rather than the fastest ones (clusters). */
@@ -56,7 +58,7 @@ export interface ViewQuery {
  * @category models
  */
 export interface ReduceQuery
-  extends Omit<ViewQuery, "includeDocs" | "conflicts" | "attachments" | "startkeyDocid" | "endkeyDocid">
+  extends Omit<ViewQuery, "includeDocs" | "conflicts" | "attachments" | "attEncodingInfo" | "startkeyDocid" | "endkeyDocid">
 {
   /** Group by the whole key. */
   readonly group?: boolean | undefined

@@ -162,6 +162,11 @@ export interface Capabilities {
   /** `_find` answers `execution_stats` when asked. Embedded: `false`. */
   readonly executionStats: boolean
   /**
+   * A design document whose fields have the wrong types (a map that is not a string, an unknown built-in reduce,
+   * ...) is refused with 400 `invalid_design_doc`. Embedded: `false` (PouchDB stores it).
+   */
+  readonly designValidation: boolean
+  /**
    * `GET /_db_updates` streams the server's database events (normal, longpoll, continuous), a server admin's feed
    * that needs the `_global_changes` database. Embedded: `false` (express-pouchdb answers 400 with no body).
    */
@@ -224,6 +229,7 @@ export const couchdbCapabilities = (version: string): Capabilities => {
     localDocsEndpoint: true,
     multipartPut: true,
     multipartGet: true,
+    designValidation: true,
     loginLockout: major > 3 || (major === 3 && minor >= 4),
     requestIdHeader: true,
     startkeyDocid: true,
@@ -262,6 +268,7 @@ export const embeddedCapabilities: Capabilities = {
   slashInDatabaseNames: false,
   multipartPut: true,
   multipartGet: true,
+  designValidation: false,
   loginLockout: true,
   startkeyDocid: false,
   designInfo: false,

@@ -13,6 +13,7 @@ import * as Mango from "../Mango.js"
 import * as View from "../View.js"
 import * as AttachmentImpl from "./attachment.js"
 import { type Codec, decodeRows, either, idOf, typed, untyped } from "./codec.js"
+import * as Design from "./design.js"
 import { boolParam, documentParams, jsonParam, readErrors, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
@@ -354,6 +355,7 @@ const documents = <A, D>(
       const encoded = yield* codec.encode(doc)
       const id = yield* encodedId(encoded)
       const path = yield* docPath(id)
+      yield* Design.check(id, encoded)
       return yield* write("PUT", path, encoded, {
         batch: options.batch === true ? "ok" : undefined,
         new_edits: boolParam(options.newEdits),
@@ -780,6 +782,12 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       Request.json(transport, { method: "POST", path: `${root}/${endpoint}`, body, idempotent }, schema, writeErrors))
 
   const designPath = (ddoc: string) => `${root}/_design/${Names.designSegment(ddoc)}`
+  const viewProblem = (view: string, definition: View.ViewDefinition) => {
+    const problem = Design.viewDefinitionProblem(view, { ...definition })
+    return problem === undefined ?
+      Effect.void :
+      Effect.fail(new CouchError.InvalidArgumentError({ argument: "view definition", description: problem }))
+  }
   const copies = copiesOf(transport, root)
 
   const ensureOnce = (ddoc: string, view: string, definition: View.ViewDefinition) =>
@@ -828,7 +836,10 @@ export const make = (transport: Request.Transport, name: string, path: string): 
         span("designInfo")
       ),
     ensureView: (ddoc, view, definition) =>
-      ensureOnce(ddoc, view, definition).pipe(
+      Effect.zipRight(
+        viewProblem(view, definition),
+        ensureOnce(ddoc, view, definition)
+      ).pipe(
         Effect.retry({
           schedule: Schedule.intersect(Schedule.jittered(Schedule.exponential("10 millis")), Schedule.recurs(10)),
           while: (error) => error instanceof CouchError.ConflictError

@@ -83,6 +83,7 @@ const viewParams = (query: View.ViewQuery & Partial<View.ReduceQuery>, reduce: b
   include_docs: boolParam(query.includeDocs),
   conflicts: boolParam(query.conflicts),
   attachments: boolParam(query.attachments),
+  att_encoding_info: boolParam(query.attEncodingInfo),
   sorted: boolParam(query.sorted),
   stable: boolParam(query.stable),
   update: query.update === undefined ? undefined : String(query.update),
@@ -106,9 +107,14 @@ const viewQueryBody = (query: View.ViewQuery) => ({
   skip: query.skip,
   include_docs: query.includeDocs,
   conflicts: query.conflicts,
+  attachments: query.attachments,
+  att_encoding_info: query.attEncodingInfo,
+  sorted: query.sorted,
+  stable: query.stable,
+  update: query.update,
+  update_seq: query.updateSeq,
   reduce: false
 })
-
 
 /** Decodes a value with an optional schema; a mismatch is a `ResponseDecodeError` of the request. */
 const decoderOf = <S extends Schema.Schema.AnyNoContext>(
@@ -394,7 +400,8 @@ export const make = <A, D>(
           (rows): View.ViewPage<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A> => ({
             totalRows: result.total_rows,
             offset: result.offset ?? undefined,
-            rows
+            rows,
+            ...(result.update_seq === undefined ? {} : { updateSeq: result.update_seq })
           })
         ))
     })

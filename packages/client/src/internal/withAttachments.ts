@@ -15,6 +15,7 @@ import type * as Database from "../Database.js"
 import type * as Document from "../Document.js"
 import { attachmentNameProblem, contentTypeProblem, sendStream } from "./attachment.js"
 import type { Codec } from "./codec.js"
+import * as Design from "./design.js"
 import { boolParam, documentParams, readErrors, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
 import * as Multipart from "./multipart.js"
@@ -223,6 +224,7 @@ export const make = <A, D>(
         return yield* invalid("document", "a document written with its attachments needs an _id")
       }
       const path = yield* docPath(encoded["_id"])
+      yield* Design.check(encoded["_id"], encoded)
       const byName = new Map<string, Attachment.Upload<E, R>>()
       const lengths = new Map<string, number>()
       for (const upload of uploads) {
