@@ -162,6 +162,64 @@ describe("couch commands", () => {
         assert.match(notObject.stderr, /^couch: --transform \S+text\.mjs gave string for a document, not an object or null\n$/)
       }))
 
+    it.scoped("replicate: one-shot with its counts; continuous watched from the scheduler, cancelled by Ctrl-C or --cancel", () =>
+      Effect.gen(function*() {
+        const { db, name } = yield* database
+        const server = yield* CouchTestServer.CouchTestServer
+        const couchSession = yield* CouchSession.CouchSession
+        yield* db.bulkDocs(Array.from({ length: 200 }, (_, i) => ({ _id: `r${String(i).padStart(3, "0")}`, i })))
+        const target = yield* CouchTestServer.database("cli-repl")
+        const copy = yield* couchSession.use(target)
+        // PouchDB's replicator (the embedded server) takes the credentials in the URLs only
+        const credentials = server.capabilities.couchReplicator ? [] : ["--credentials", "url"]
+        const once = yield* couch(["replicate", name, target, "--json", ...credentials])
+        assert.strictEqual(once.code, 0, once.stderr)
+        const summary = jsonLines(once.stderr).find((line) => line.done === "replicate")!
+        assert.strictEqual(summary.docsWritten, 200, once.stderr)
+        assert.strictEqual(JSON.parse(once.stdout).ok, true)
+        assert.deepStrictEqual(yield* contents(copy), yield* contents(db))
+        // the embedded server has no scheduler and its continuous replications have no id
+        if (!server.capabilities.scheduler || !server.capabilities.couchReplicator) return
+
+        // continuous: its id on stdout, progress from /_scheduler/jobs on stderr; SIGINT cancels it
+        const second = `${target}-c`
+        yield* Effect.addFinalizer(() => Effect.ignore(Effect.flatMap(couchSession.use(second), (d) => d.delete)))
+        let id: string | undefined
+        const watched = yield* couch(["replicate", name, second, "--continuous", "--create-target", "--json"], {
+          onStart: (child) => {
+            let out = ""
+            let err = ""
+            child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")))
+            child.stderr!.on("data", (chunk: Buffer) => {
+              err += chunk.toString("utf8")
+              // a progress line that has read every document: cancel with Ctrl-C
+              if (out.includes("\n") && /"progress":"replicate"[^\n]*"docsWritten":200/.test(err)) {
+                id ??= (JSON.parse(out.split("\n")[0]!) as { id: string }).id
+                child.kill("SIGINT")
+              }
+            })
+          }
+        })
+        assert.strictEqual(watched.code, 130, watched.stderr)
+        const started = JSON.parse(watched.stdout.split("\n")[0]!) as { ok: boolean; id: string }
+        assert.strictEqual(started.id, id)
+        assert.ok(jsonLines(watched.stderr).some((line) => line.cancelled === started.id), watched.stderr)
+        const jobs = yield* couchSession.scheduler.jobs()
+        assert.isFalse(jobs.jobs.some((job) => job.id === started.id), "the job is gone")
+        assert.strictEqual((yield* (yield* couchSession.use(second)).info).docCount, 200)
+
+        // --detach leaves it running; --cancel ID stops it
+        const detached = yield* couch(["replicate", name, second, "--continuous", "--detach"])
+        assert.strictEqual(detached.code, 0, detached.stderr)
+        const detachedId = (JSON.parse(detached.stdout) as { id: string }).id
+        assert.ok((yield* couchSession.scheduler.jobs()).jobs.some((job) => job.id === detachedId))
+        const cancelled = yield* couch(["replicate", name, second, "--cancel", detachedId])
+        assert.strictEqual(cancelled.code, 0, cancelled.stderr)
+        assert.isFalse((yield* couchSession.scheduler.jobs()).jobs.some((job) => job.id === detachedId))
+        const misuse = yield* couch(["replicate", name, second, "--detach"])
+        assert.strictEqual(misuse.code, 2)
+      }), { timeout: 120_000 })
+
     it.scoped("tail resumes from its checkpoint", () =>
       Effect.gen(function*() {
         const { db, name } = yield* database

@@ -19,6 +19,7 @@ import { RunError, UsageError } from "./errors.js"
 import * as Input from "./input.js"
 import * as Json from "./json.js"
 import * as Output from "./output.js"
+import * as Replicate from "./replicate.js"
 import * as Restore from "./restore.js"
 import * as Transfer from "./transfer.js"
 import * as Transform from "./transform.js"
@@ -511,12 +512,23 @@ const replicate = Command.make(
     source: Args.text({ name: "source" }).pipe(Args.withDescription("a database of this server, or a URL")),
     target: Args.text({ name: "target" }).pipe(Args.withDescription("a database of this server, or a URL")),
     createTarget: Options.boolean("create-target").pipe(Options.withDescription("create the target if it is missing")),
-    continuous: Options.boolean("continuous").pipe(Options.withDescription("start a continuous replication and print its id")),
+    continuous: Options.boolean("continuous").pipe(
+      Options.withDescription("a continuous replication: prints its id, then its progress until Ctrl-C, which cancels it")
+    ),
+    detach: Options.boolean("detach").pipe(
+      Options.withDescription("with --continuous: print the id and leave it running (stop it with --cancel ID)")
+    ),
     cancel: Options.text("cancel").pipe(
-      Options.withDescription("cancel the continuous replication with this id (as --continuous printed it)"),
+      Options.withDescription("cancel the replication with this id (as --continuous printed it)"),
       Options.optional
     ),
-    selector: Options.text("selector").pipe(Options.withDescription("only the documents matching this Mango selector"), Options.optional)
+    selector: Options.text("selector").pipe(Options.withDescription("only the documents matching this Mango selector"), Options.optional),
+    credentials: Options.choice("credentials", ["auth", "headers", "url"]).pipe(
+      Options.withDescription(
+        "how the replicator is given the credentials: CouchDB 3's auth objects (default), headers, or in the URLs (PouchDB Server)"
+      ),
+      Options.withDefault("auth" as const)
+    )
   },
   (config) =>
     withSession(config, (couch) =>
@@ -525,18 +537,23 @@ const replicate = Command.make(
           yield* Json.parseObject(config.selector.value, "the selector") :
           undefined
         const options = {
+          credentials: config.credentials,
           ...(config.createTarget ? { createTarget: true } : {}),
           ...(selector === undefined ? {} : { selector })
         }
         if (Option.isSome(config.cancel)) return yield* Json.printLine(yield* couch.cancelReplication(config.cancel.value))
-        if (config.continuous) {
-          const started = yield* couch.replicate(config.source, config.target, { ...options, continuous: true })
-          return yield* Json.printLine(started)
+        if (config.detach && !config.continuous) {
+          return yield* new UsageError({ description: "--detach goes with --continuous" })
         }
-        const result = yield* couch.replicate(config.source, config.target, options)
-        yield* Json.print(result)
+        return yield* config.continuous ?
+          Replicate.continuous(couch, config.source, config.target, options, reporting(config), config.detach) :
+          Replicate.oneShot(couch, config.source, config.target, options, reporting(config))
       }))
-).pipe(Command.withDescription("replicates source to target through _replicate (one-shot: waits and prints the counts)"))
+).pipe(
+  Command.withDescription(
+    "replicates source to target through _replicate, with progress from the scheduler (one-shot: waits and prints the counts)"
+  )
+)
 
 /** Every subcommand of `couch`. */
 export const subcommands = [

@@ -131,6 +131,8 @@ export const warn = (reporting: Reporting, text: string, fields: Record<string, 
 /** A counter of documents done, with a progress line every second (on a TTY, one line redrawn). */
 export interface Progress {
   readonly add: (n: number) => Effect.Effect<void>
+  /** Sets what is done (and the total, when it changes: a replication's pending changes). */
+  readonly set: (done: number, total?: number | undefined) => Effect.Effect<void>
   readonly done: Effect.Effect<number>
 }
 
@@ -138,27 +140,31 @@ const rate = (done: number, ms: number) => (ms <= 0 ? 0 : Math.round((done * 100
 
 /**
  * Starts reporting the progress of `what` (`"backup"`, `"restore"`, ...) until the scope closes. `total`, when
- * known, gives a percentage and an ETA.
+ * known, gives a percentage and an ETA; `detail` adds to each line (text) or to its JSON fields.
  */
 export const progress = (
   reporting: Reporting,
   what: string,
-  total: number | undefined
+  total: number | undefined,
+  detail?: () => { readonly text: string; readonly fields: Record<string, unknown> } | undefined
 ): Effect.Effect<Progress, never, Scope.Scope> =>
   Effect.gen(function*() {
     const count = yield* Ref.make(0)
+    let of = total
     const started = Date.now()
     const tty = process.stderr.isTTY === true && !reporting.json
     const line = (done: number) => {
       const ms = Date.now() - started
       const perSecond = rate(done, ms)
-      const of = total === undefined ? "" : ` of ${total} (${total === 0 ? 100 : Math.floor((done * 100) / total)}%)`
+      const total = of
+      const percent = total === undefined ? "" : ` of ${total} (${total === 0 ? 100 : Math.floor((done * 100) / total)}%)`
       const eta = total !== undefined && perSecond > 0 && done < total ?
         `, eta ${Math.ceil((total - done) / perSecond)} s` :
         ""
+      const extra = detail?.()
       return reporting.json ?
-        JSON.stringify({ progress: what, done, total, docsPerSecond: perSecond, elapsedMs: ms }) :
-        `${what}: ${done}${of} documents, ${perSecond} docs/s${eta}`
+        JSON.stringify({ progress: what, done, total, docsPerSecond: perSecond, elapsedMs: ms, ...extra?.fields }) :
+        `${what}: ${done}${percent} documents, ${perSecond} docs/s${eta}${extra === undefined ? "" : `, ${extra.text}`}`
     }
     const tick = Effect.flatMap(Ref.get(count), (done) =>
       Effect.sync(() => {
@@ -176,7 +182,17 @@ export const progress = (
         )
       )
     }
-    return { add: (n) => Ref.update(count, (c) => c + n), done: Ref.get(count) }
+    return {
+      add: (n) => Ref.update(count, (c) => c + n),
+      set: (done, total) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            if (total !== undefined) of = total
+          }),
+          Ref.set(count, done)
+        ),
+      done: Ref.get(count)
+    }
   })
 
 /** The rate of a finished job, for its summary. */
