@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import { CouchError, CouchSession, Document, Search } from "../src/index.js"
 import { TestLive, testDatabase } from "./support.js"
 
@@ -541,6 +542,43 @@ layer(FakeLive)("Nouveau, against a fake search server", (it) => {
       const nan = leftOf(yield* Effect.either(db.nouveau("zoo", "animals", { query: "*:*", limit: Number.NaN })))
       assert.instanceOf(nan, CouchError.InvalidArgumentError)
       assert.strictEqual(fake.seen.length, 0)
+    }))
+  it.effect("every operation is a span with the database, design document and index (and the partition)", () =>
+    Effect.gen(function*() {
+      yield* reset
+      const spans: Array<Tracer.Span> = []
+      const base = yield* Effect.tracer
+      const tracer = Tracer.make({
+        span: (...args) => {
+          const span = base.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: base.context
+      })
+      const couch = yield* CouchSession.CouchSession
+      const db = yield* couch.use("zoo")
+      const partition = yield* db.partition("p")
+      yield* Effect.gen(function*() {
+        yield* db.nouveau("_design/zoo", "animals", { query: "*:*" })
+        yield* collect(partition.nouveauStream("zoo", "animals", { query: "*:*" }))
+        yield* db.nouveauInfo("zoo", "animals")
+        yield* db.nouveauCleanup
+        yield* couch.nouveauAnalyze("standard", "hi")
+      }).pipe(Effect.withTracer(tracer))
+      const named = (name: string) => spans.find((span) => span.name === name)!
+      assert.deepStrictEqual(Object.fromEntries(named("Database.nouveau").attributes), {
+        "couchdb.database": "zoo",
+        "couchdb.design": "zoo",
+        "couchdb.index": "animals",
+        "http.request.method": "POST",
+        "http.response.status_code": 200,
+        "couchdb.request_id": "fake-request"
+      })
+      assert.strictEqual(named("Database.nouveauStream").attributes.get("couchdb.partition"), "p")
+      assert.strictEqual(named("Database.nouveauInfo").attributes.get("couchdb.index"), "animals")
+      assert.strictEqual(named("Database.nouveauCleanup").attributes.get("couchdb.database"), "zoo")
+      assert.strictEqual(named("CouchSession.nouveauAnalyze").attributes.get("http.response.status_code"), 200)
     }))
 })
 
