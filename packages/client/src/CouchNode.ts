@@ -183,4 +183,9 @@ export interface CouchNode {
   readonly prometheus: Effect.Effect<string, NodeError>
   /** `GET /_node/{node}/_versions`. */
   readonly versions: Effect.Effect<Versions, NodeError>
+  /**
+   * `GET /_node/{node}/_smoosh/status`: the automatic compaction daemon's channels (databases and views waiting,
+   * starting and being compacted), as JSON.
+   */
+  readonly smooshStatus: Effect.Effect<{ readonly [key: string]: JsonValue }, NodeError>
 }

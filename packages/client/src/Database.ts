@@ -767,7 +767,51 @@ export interface Database extends Documents<Document.Document, never> {
   readonly shards: Effect.Effect<Readonly<Record<string, ReadonlyArray<string>>>, ReadError>
   /** `GET /{db}/_shards/{docid}`: the shard a document id belongs to, and the nodes that hold it. */
   readonly shardOf: (docId: string) => Effect.Effect<DocumentShard, ReadError | CouchError.InvalidArgumentError>
+  /** `GET /{db}/_purged_infos`: the purges the database remembers, each a document id and its purged revisions. */
+  readonly purgedInfos: Effect.Effect<ReadonlyArray<PurgedInfo>, ReadError>
+  /**
+   * `POST /{db}/_sync_shards`: asks a cluster to bring every copy of every shard up to date now (a server admin's
+   * call; `UnauthorizedError` otherwise).
+   */
+  readonly syncShards: Effect.Effect<void, WriteError>
+  /**
+   * `POST /{db}/_index/_bulk_delete`: removes several Mango indexes by their design documents in one request; which
+   * were removed and which failed (`not_found`, ...).
+   */
+  readonly deleteIndexes: (designDocs: ReadonlyArray<string>) => Effect.Effect<BulkIndexDeletion, WriteError>
 }
+
+/**
+ * A purge the database remembers (`GET /{db}/_purged_infos`): a document id and the revisions purged from it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PurgedInfo = Schema.Struct({ id: Schema.String, revs: Schema.Array(Schema.String) })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PurgedInfo extends Schema.Schema.Type<typeof PurgedInfo> {}
+
+/**
+ * What `deleteIndexes` (`POST /{db}/_index/_bulk_delete`) did: the design documents removed, and those that
+ * were not with the server's error.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const BulkIndexDeletion = Schema.Struct({
+  success: Schema.Array(Schema.Struct({ id: Schema.String, ok: Schema.optional(Schema.Boolean) })),
+  fail: Schema.Array(Schema.Struct({ id: Schema.String, error: Schema.String }))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BulkIndexDeletion extends Schema.Schema.Type<typeof BulkIndexDeletion> {}
 
 /**
  * The shard of a document id: its range and the nodes that hold a copy of it.

@@ -56,6 +56,8 @@ layer(TestLive, { excludeTestServices: true })("a node", (it) => {
       assert.match(yield* node.prometheus, /^# (HELP|TYPE) couchdb_/m)
       const versions = yield* node.versions
       assert.isString(versions.erlang?.version)
+      const smoosh = yield* node.smooshStatus
+      assert.isObject((smoosh as { channels?: unknown }).channels)
       // a node that is not in the cluster
       assert.instanceOf(yield* leftOf(couch.node("nobody@nowhere").versions), CouchError.NotFoundError)
     }))

@@ -225,10 +225,12 @@ layer(TestLive, { excludeTestServices: true })("documents", (it) => {
   it.scoped.prop("any id round-trips and reaches exactly its document", [Arbitraries.documentId, Arbitraries.jsonDocument], ([id, body]) =>
     Effect.gen(function*() {
       const db = yield* testDatabase("ids")
-      const written = yield* db.put({ ...body, _id: id })
+      // a design document's fields are checked: the body goes under `lib`, where any JSON may be
+      const fields = id.startsWith("_design/") ? { lib: body } : body
+      const written = yield* db.put({ ...fields, _id: id })
       assert.strictEqual(written.id, id)
       const read = yield* db.get(id)
-      assert.deepStrictEqual(read, { ...body, _id: id, _rev: written.rev })
+      assert.deepStrictEqual(read, { ...fields, _id: id, _rev: written.rev })
       assert.strictEqual(yield* db.head(id), written.rev)
       // nothing else was written: the database holds exactly this document, under this id
       const local = id.startsWith("_local/")
@@ -548,6 +550,28 @@ layer(TestLive, { excludeTestServices: true })("security and maintenance", (it) 
       assert.include(ranges, shard.range)
       assert.deepStrictEqual([...shard.nodes].sort(), [...shards[shard.range]!].sort())
       assert.instanceOf(yield* Effect.flip(db.shardOf("")), CouchError.InvalidArgumentError)
+    }))
+
+  it.scoped("purgedInfos lists the purges, syncShards, deleteIndexes removes Mango indexes in one request", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.shards) return
+      const db = yield* testDatabase()
+      assert.deepStrictEqual(yield* db.purgedInfos, [])
+      const written = yield* db.put({ _id: "gone" })
+      yield* db.purge({ gone: [written.rev] })
+      assert.deepStrictEqual(yield* db.purgedInfos, [{ id: "gone", revs: [written.rev] }])
+      yield* db.syncShards
+      yield* db.createIndex({ index: { fields: ["a"] }, ddoc: "by-a", name: "a" })
+      yield* db.createIndex({ index: { fields: ["b"] }, ddoc: "by-b", name: "b" })
+      const deletion = yield* db.deleteIndexes(["by-a", "_design/by-b", "nope"])
+      assert.deepStrictEqual(deletion.success.map((entry) => entry.id).sort(), ["_design/by-a", "_design/by-b"])
+      assert.deepStrictEqual(deletion.fail, [{ id: "_design/nope", error: "not_found" }])
+      assert.deepStrictEqual((yield* db.indexes).map((index) => index.name), ["_all_docs"])
+      // measured on CouchDB 3.5.2: _sync_shards of a missing database is 404, a non-admin's is 401
+      const missing = yield* (yield* CouchSession.CouchSession).use(`${db.name}-missing`)
+      assert.instanceOf(yield* Effect.flip(missing.syncShards), CouchError.NotFoundError)
+      assert.instanceOf(yield* Effect.flip(missing.purgedInfos), CouchError.NotFoundError)
     }))
 })
 

@@ -90,6 +90,7 @@ const MissingRevsAnswer = Schema.Struct({
 const ShardsAnswer = Schema.Struct({ shards: Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) }) })
 const LocalRevision = Schema.Struct({ _rev: Schema.String })
 const IndexesAnswer = Schema.Struct({ indexes: Schema.Array(Mango.IndexInfo) })
+const PurgedInfosAnswer = Schema.Struct({ purged_infos: Schema.Array(Database.PurgedInfo) })
 const RevsDiffAnswer = Schema.Record({ key: Schema.String, value: Database.RevsDiffEntry })
 
 
@@ -922,6 +923,18 @@ export const make = (transport: Request.Transport, name: string, path: string): 
       Effect.flatMap(Names.documentPath(docId), (path) =>
         Request.json(transport, { method: "GET", path: `${root}/_shards/${path}` }, Database.DocumentShard, readErrors)).pipe(
           span("shardOf", docId)
-        )
+        ),
+    purgedInfos: Request.json(transport, { method: "GET", path: `${root}/_purged_infos` }, PurgedInfosAnswer, readErrors).pipe(
+      Effect.map((answer) => answer.purged_infos),
+      span("purgedInfos")
+    ),
+    syncShards: post("_sync_shards").pipe(span("syncShards")),
+    deleteIndexes: (designDocs) =>
+      Request.json(transport, {
+        method: "POST",
+        path: `${root}/_index/_bulk_delete`,
+        body: Json.bodyUnchecked({ docids: designDocs.map(Names.designId) }),
+        idempotent: true
+      }, Database.BulkIndexDeletion, writeErrors).pipe(span("deleteIndexes"))
   }
 }

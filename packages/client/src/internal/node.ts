@@ -7,6 +7,7 @@ import * as Names from "./names.js"
 import * as Request from "./request.js"
 
 const nodeErrors = [CouchError.NotFoundError] as const
+const jsonObject = Schema.Record({ key: Schema.String, value: CouchNode.JsonValue })
 
 /** The node `name` of the server behind `transport`. */
 export const make = (transport: Request.Transport, name: string): CouchNode.CouchNode => {
@@ -47,13 +48,14 @@ export const make = (transport: Request.Transport, name: string): CouchNode.Couc
       get(`${root}/_stats${path.map((segment) => `/${Names.encodeSegment(segment)}`).join("")}`, CouchNode.JsonValue).pipe(
         span("stats")
       ),
-    system: get(`${root}/_system`, Schema.Record({ key: Schema.String, value: CouchNode.JsonValue })).pipe(span("system")),
+    system: get(`${root}/_system`, jsonObject).pipe(span("system")),
     prometheus: Effect.suspend(() => {
       const request: Request.Request = { method: "GET", path: `${root}/_prometheus` }
       return Request.execute(transport, request, nodeErrors, (response) =>
         Effect.catchAll(response.text, (error) =>
           Effect.fail(Request.decodeFailure(transport, request, "truncated", error.message))))
     }).pipe(span("prometheus")),
-    versions: get(`${root}/_versions`, CouchNode.Versions).pipe(span("versions"))
+    versions: get(`${root}/_versions`, CouchNode.Versions).pipe(span("versions")),
+    smooshStatus: get(`${root}/_smoosh/status`, jsonObject).pipe(span("smooshStatus"))
   }
 }
