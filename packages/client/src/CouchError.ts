@@ -8,6 +8,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type { SearchUnavailableError } from "./Search.js"
 
 /**
  * @since 0.1.0
@@ -454,7 +455,13 @@ export type RequestError =
  * @since 0.1.0
  * @category models
  */
-export type CouchError = StatusError | ServerError | TransportError | ResponseDecodeError | InvalidArgumentError
+export type CouchError =
+  | StatusError
+  | ServerError
+  | TransportError
+  | ResponseDecodeError
+  | InvalidArgumentError
+  | SearchUnavailableError
 
 /**
  * Whether a value is one of effect-couch's errors.
