@@ -601,6 +601,15 @@ export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, 
   }
   /** One request of `_all_docs`, with the total row count and offset. */
   readonly allDocsPage: (options?: Omit<AllDocsOptions, "pageSize">) => Effect.Effect<AllDocsPage<A>, ReadError | D>
+  /**
+   * `POST /{db}/_all_docs/queries`: several `_all_docs` queries in one request, a page each, in order (as
+   * `viewQueries` for views). `designDocs` and `localDocs` queries go to `_design_docs/queries` and
+   * `_local_docs/queries` with `from`.
+   */
+  readonly allDocsQueries: (
+    queries: ReadonlyArray<Omit<AllDocsOptions, "pageSize" | "oneRequest" | "designDocuments">>,
+    options?: { readonly from?: "all" | "design" | "local" | undefined }
+  ) => Effect.Effect<ReadonlyArray<AllDocsPage<A>>, ReadError | D>
   /** `_design_docs` as a stream that pages by key (the design documents only). */
   readonly designDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
   /**

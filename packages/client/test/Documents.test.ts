@@ -407,6 +407,33 @@ layer(TestLive, { excludeTestServices: true })("_all_docs", (it) => {
       assert.strictEqual(page.rows.length, 5)
     }))
 
+  it.scoped("allDocsQueries: several _all_docs, _design_docs and _local_docs queries in one request, a page each", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      if (!server.capabilities.multiQuery) return
+      const db = yield* testDatabase()
+      yield* db.bulkDocs([{ _id: "a" }, { _id: "b" }, { _id: "c" }, { _id: "_design/x", lib: {} }])
+      yield* db.putLocal("_local/l1", { n: 1 })
+      const ids = (page: Database.AllDocsPage<Document.Document>) =>
+        page.rows.map((row) => row._tag === "Row" ? row.id : `!${row.key}`)
+      const [first, byKeys, withDocs] = yield* db.allDocsQueries([
+        { startkey: "a", limit: 2 },
+        { keys: ["c", "nope"] },
+        { startkey: "b", endkey: "b", includeDocs: true, updateSeq: true }
+      ])
+      assert.deepStrictEqual(ids(first!), ["a", "b"])
+      assert.deepStrictEqual(ids(byKeys!), ["c", "!nope"])
+      const row = withDocs!.rows[0]!
+      assert.isTrue(row._tag === "Row" && row.doc?._id === "b")
+      assert.isDefined(withDocs!.updateSeq)
+      const [design] = yield* db.allDocsQueries([{}], { from: "design" })
+      assert.deepStrictEqual(ids(design!), ["_design/x"])
+      if (server.capabilities.localDocsEndpoint) {
+        const [local] = yield* db.allDocsQueries([{}], { from: "local" })
+        assert.deepStrictEqual(ids(local!), ["_local/l1"])
+      }
+    }))
+
   it.scoped("designDocuments: false leaves the design documents out, so a typed read never decodes one", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase()

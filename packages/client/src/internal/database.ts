@@ -83,6 +83,7 @@ const AllDocsAnswer = Schema.Struct({
   rows: Wire.checkedArray<AllDocsWireRow>("rows", allDocsRowProblem),
   update_seq: Schema.optional(Database.Sequence)
 })
+const AllDocsQueriesAnswer = Schema.Struct({ results: Schema.Array(AllDocsAnswer) })
 const Limit = Schema.Number
 const MissingRevsAnswer = Schema.Struct({
   missing_revs: Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })
@@ -520,7 +521,34 @@ const documents = <A, D>(
         cursorOf: (row) => ({ key: row.key, id: undefined })
       })
     }
-    return { page, stream }
+    /** Several queries in one request (`{endpoint}/queries`), a page each. */
+    const queries = (list: ReadonlyArray<Database.AllDocsOptions>) =>
+      Effect.gen(function*() {
+        const body = yield* Json.body({
+          queries: list.map((options) => ({
+            keys: options.keys,
+            startkey: options.startkey,
+            endkey: options.endkey,
+            inclusive_end: options.inclusiveEnd,
+            descending: options.descending,
+            limit: options.limit,
+            skip: options.skip,
+            include_docs: options.includeDocs,
+            conflicts: options.conflicts,
+            update_seq: options.updateSeq
+          }))
+        }, "all_docs queries")
+        const request: Request.Request = { method: "POST", path: `${endpointPath}/queries`, body, idempotent: true }
+        const answer = yield* Request.json(transport, request, AllDocsQueriesAnswer, readErrors)
+        return yield* Effect.forEach(answer.results, (result) =>
+          Effect.map(toRows(codec, result.rows), (rows): Database.AllDocsPage<A> => ({
+            totalRows: result.total_rows ?? rows.length,
+            offset: result.offset ?? undefined,
+            rows,
+            ...(result.update_seq === undefined ? {} : { updateSeq: result.update_seq })
+          })))
+      })
+    return { page, stream, queries }
   }
 
   const allDocs = allDocsFrom(`${root}/_all_docs`)
@@ -700,6 +728,10 @@ const documents = <A, D>(
         rows,
         ...(answer.update_seq === undefined ? {} : { updateSeq: answer.update_seq })
       })).pipe(span("allDocsPage")),
+    allDocsQueries: (queries, options = {}) =>
+      (options.from === "design" ? designDocs : options.from === "local" ? localDocs : allDocs).queries(queries).pipe(
+        span("allDocsQueries")
+      ),
     designDocs: (options = {}) => designDocs.stream(options, codec).pipe(streamSpan("designDocs")),
     localDocs: (options = {}) => localDocs.stream(options, codec).pipe(streamSpan("localDocs"))
   }
