@@ -16,7 +16,7 @@ import { join, relative } from "node:path"
 import ts from "typescript"
 
 const root = join(import.meta.dirname, "..")
-const packages = ["client", "testing"]
+const packages = ["client", "testing", "node"]
 
 const isExported = (node: ts.Node): boolean =>
   ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword)

@@ -19,7 +19,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync 
 import { join } from "node:path"
 
 const root = join(import.meta.dirname, "..")
-const all = ["client", "testing"]
+const all = ["client", "testing", "node"]
 /** The packages whose examples docgen also runs (with `tsx`) once they compile. */
 const run = new Set(["client"])
 const wanted = process.argv.slice(2)

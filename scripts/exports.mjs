@@ -1,7 +1,7 @@
 // The `exports` of each published package, made from its public modules (those `src/index.ts` re-exports, as
 // scripts/barrel.mjs writes it): `.`, one subpath per public module, and `./package.json`; nothing internal.
 //
-//   node scripts/exports.mjs           rewrites packages/{client,testing}/package.json (part of `pnpm codegen`)
+//   node scripts/exports.mjs           rewrites packages/{client,testing,node}/package.json (part of `pnpm codegen`)
 //   node scripts/exports.mjs --check   fails when a package.json is out of date (run by every package build)
 //
 // Two maps per package: `exports` is the workspace's (TypeScript sources: vitest, tsx and `tsc -b` read them), and
@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
-export const packages = ["client", "testing"]
+export const packages = ["client", "testing", "node"]
 
 const root = join(import.meta.dirname, "..")
 

@@ -75,7 +75,8 @@ export interface Options {
     | undefined
   /**
    * Anything else to do to the client (headers, a proxy, tracing options). It sees every request as it will be
-   * sent: full URL, `Accept` and authentication headers.
+   * sent: full URL, `Accept` and authentication headers (so a session with it sends nothing through a transport
+   * its client carries, see `CouchTransport`).
    */
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
   /**
@@ -394,7 +395,8 @@ export const make: (
 
 /**
  * A layer of a session. The application provides the `HttpClient` (`NodeHttpClient.layerUndici`,
- * `FetchHttpClient.layer`).
+ * `FetchHttpClient.layer`; on Node, `@effect-couch/node`'s `NodeCouchTransport.layer()` gives one that carries a
+ * faster transport, see `CouchTransport`).
  *
  * @example
  * ```ts

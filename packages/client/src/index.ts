@@ -151,6 +151,24 @@ export * as CouchNode from "./CouchNode.js"
 export * as CouchSession from "./CouchSession.js"
 
 /**
+ * A platform's own way of sending a request, beside the `HttpClient`: the seam for a faster transport such as
+ * `@effect-couch/node` (undici's dispatcher, one fiber step per request).
+ *
+ * A transport rides on the `HttpClient` a session is given (`withTransport`): a session whose client carries one
+ * sends through it every request it can, and keeps doing everything else itself (status mapping, retries,
+ * timeouts, spans, decoding, redaction). It falls back to the client itself for:
+ * - a session with `transformClient` (which must see every request) or `tracerPropagation: true`;
+ * - a cookie session (`CouchAuth.cookie`, `CouchAuth.authSession`: its login and renewal live in the client);
+ * - a request body that is neither bytes nor a stream (`FormData`, a platform's raw body).
+ *
+ * Through a transport, a request has no `http.client` span of its own (the operation's span carries its method
+ * and status). A client without a transport, or a session without one, behaves as before.
+ *
+ * @since 0.1.0
+ */
+export * as CouchTransport from "./CouchTransport.js"
+
+/**
  * A database on a CouchDB server, bound to the session that opened it.
  *
  * Get one from the session: `session.create(name)`, `session.database(name)` (checks that it exists) or

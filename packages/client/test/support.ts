@@ -3,10 +3,17 @@ import { NodeHttpClient } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import { NodeCouchTransport } from "../../node/src/index.js"
 import { CouchAuth, CouchSession } from "../src/index.js"
 
+/**
+ * The HTTP client of the tests: platform-node's undici client, or with `COUCH_TRANSPORT=undici` the one of
+ * `@effect-couch/node`, which carries its transport (sessions send through it what they can).
+ */
+export const HttpLive = process.env.COUCH_TRANSPORT === "undici" ? NodeCouchTransport.layer() : NodeHttpClient.layerUndici
+
 /** The test server (embedded, or `COUCHDB_URL`) and an HTTP client. */
-export const ServerLive = Layer.merge(CouchTestServer.layer, NodeHttpClient.layerUndici)
+export const ServerLive = Layer.merge(CouchTestServer.layer, HttpLive)
 
 /** A session as the server admin, over basic auth. */
 export const AdminSessionLive = Layer.scoped(

@@ -53,6 +53,12 @@ const headerAuth = (client: HttpClient.HttpClient, value: Redacted.Redacted<stri
   logout: Effect.void
 })
 
+/** The `Authorization` header of basic and bearer authentication. */
+export const authorization = (auth: CouchAuth.Basic | CouchAuth.Bearer): Redacted.Redacted<string> =>
+  auth._tag === "Basic" ?
+    Redacted.make(`Basic ${Encoding.encodeBase64(`${auth.username}:${Redacted.value(auth.password)}`)}`) :
+    Redacted.make(`Bearer ${Redacted.value(auth.token)}`)
+
 /**
  * Applies an authentication method to a client that already has the server's base URL. For a cookie login the
  * effect logs in, which can fail.
@@ -65,12 +71,9 @@ export const authenticate = (
   switch (auth._tag) {
     case "None":
       return Effect.succeed({ client, logout: Effect.void })
-    case "Basic": {
-      const credentials = Encoding.encodeBase64(`${auth.username}:${Redacted.value(auth.password)}`)
-      return Effect.succeed(headerAuth(client, Redacted.make(`Basic ${credentials}`)))
-    }
+    case "Basic":
     case "Bearer":
-      return Effect.succeed(headerAuth(client, Redacted.make(`Bearer ${Redacted.value(auth.token)}`)))
+      return Effect.succeed(headerAuth(client, authorization(auth)))
     case "AuthSession":
       return Effect.map(Ref.make(Option.some<StoredCookie>({ value: auth.cookie, renewAt: undefined })), (cookie) => ({
         client: withCookie(client, cookie),

@@ -2,11 +2,14 @@
  * The one place that sends a request to CouchDB, maps its status to the operation's typed errors and decodes its
  * body.
  */
+import * as Cookies from "@effect/platform/Cookies"
 import * as HttpBody from "@effect/platform/HttpBody"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import type * as Headers from "@effect/platform/Headers"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
 import type * as UrlParams from "@effect/platform/UrlParams"
 import * as Clock from "effect/Clock"
@@ -14,12 +17,17 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
+import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import type * as CouchAuth from "../CouchAuth.js"
 import * as CouchError from "../CouchError.js"
+import type * as CouchTransport from "../CouchTransport.js"
+import * as Auth from "./auth.js"
 
 /** What the operations of a session need to talk to the server. */
 export interface Transport {
@@ -31,6 +39,34 @@ export interface Transport {
   readonly timeout: Duration.DurationInput | undefined
   /** How to retry an idempotent request after a transient failure; `undefined` never retries. */
   readonly retry: Schedule.Schedule<unknown, TransientError> | undefined
+  /** A platform's transport that requests are sent through instead of `client` when it can send them. */
+  readonly direct?: Direct | undefined
+}
+
+/** A platform's transport (`CouchTransport`), and the headers every request through it carries. */
+export interface Direct {
+  readonly send: CouchTransport.CouchTransport["send"]
+  /** `accept: application/json`, and the authentication header. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/**
+ * The transport a session sends through: the one its client carries, unless something needs the client itself
+ * (`transformClient` sees every request, trace headers, a cookie session's login and renewal).
+ */
+export const directOf = (
+  carried: CouchTransport.CouchTransport | undefined,
+  options: { readonly transformClient?: unknown; readonly tracerPropagation?: boolean | undefined },
+  auth: CouchAuth.CouchAuth
+): Direct | undefined => {
+  if (carried === undefined || options.transformClient !== undefined || options.tracerPropagation === true) {
+    return undefined
+  }
+  if (auth._tag === "None") return { send: carried.send, headers: acceptJson }
+  if (auth._tag === "Basic" || auth._tag === "Bearer") {
+    return { send: carried.send, headers: { ...acceptJson, authorization: Redacted.value(Auth.authorization(auth)) } }
+  }
+  return undefined
 }
 
 /** The failures worth retrying: no answer, a rate limit, a server or gateway failure. */
@@ -266,8 +302,14 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
   errors: Errors,
   onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
-  const exchange = Effect.matchEffect(transport.client.execute(toHttpRequest(transport, request)), {
-    onFailure: (error) => Effect.fail(transportError(transport, request, error)),
+  const direct = transport.direct
+  const sent: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | CouchError.TransportError> =
+    direct !== undefined && sendable(request.body) ?
+      sendDirect(transport, direct, request) :
+      transport.client.execute(toHttpRequest(transport, request))
+  const exchange = Effect.matchEffect(sent, {
+    onFailure: (error) =>
+      Effect.fail(error._tag === "TransportError" ? error : transportError(transport, request, error)),
     onSuccess: (response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
       const answered: Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =
         response.status >= 200 && response.status < 300 ?
@@ -284,6 +326,144 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
       request.timeout ?? Option.getOrUndefined(fiber.getFiberRef(currentTimeout)) ?? transport.timeout
     )
   )
+}
+
+/** Whether a transport can send this body: none, bytes or a stream (not `FormData`, nor a platform's raw body). */
+const sendable = (body: HttpBody.HttpBody | undefined): boolean =>
+  body === undefined || body._tag === "Empty" || body._tag === "Uint8Array" || body._tag === "Stream"
+
+/** Sends a request through a platform's transport: the same URL and headers as through the client. */
+const sendDirect = (
+  transport: Transport,
+  direct: Direct,
+  request: Request
+): Effect.Effect<HttpClientResponse.HttpClientResponse, CouchError.TransportError> => {
+  let headers: Record<string, string> | Readonly<Record<string, string>> = direct.headers
+  if (request.headers !== undefined) {
+    const own: Record<string, string> = { ...direct.headers }
+    for (const name in request.headers) own[name.toLowerCase()] = request.headers[name]
+    headers = own
+  }
+  const body = request.body
+  let content: Uint8Array | Stream.Stream<Uint8Array, unknown> | undefined
+  if (body !== undefined && (body._tag === "Uint8Array" || body._tag === "Stream")) {
+    const own: Record<string, string> = { ...headers }
+    if (body.contentType !== "") own["content-type"] = body.contentType
+    const length = body._tag === "Uint8Array" ? body.body.length : body.contentLength
+    if (length !== undefined && length !== 0) own["content-length"] = String(length)
+    headers = own
+    content = body._tag === "Uint8Array" ? body.body : body.stream
+  }
+  return Effect.mapBoth(direct.send({ method: request.method, url: fullUrl(transport, request), headers, body: content }), {
+    onFailure: (error) =>
+      new CouchError.TransportError({
+        method: request.method,
+        url: fullUrl(transport, request),
+        reason: error.reason === "body" ? "connection" : error.reason,
+        description: redactOptional(request, describeCause(error.cause)),
+        cause: safeCause(request, error.cause)
+      }),
+    onSuccess: (response) => new SentResponse(transport, request, response)
+  })
+}
+
+const utf8 = new TextDecoder()
+
+/** A transport's answer as the platform's response, so that every reader of answers reads both alike. */
+class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
+  readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
+  readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
+  private platformRequest: HttpClientRequest.HttpClientRequest | undefined
+  private cachedHeaders: Headers.Headers | undefined
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly sent: Request,
+    private readonly source: CouchTransport.Response
+  ) {
+    super()
+  }
+
+  get status(): number {
+    return this.source.status
+  }
+
+  /** The request as the platform would have built it: only errors and inspection ask for it. */
+  get request(): HttpClientRequest.HttpClientRequest {
+    return this.platformRequest ??= toHttpRequest(this.transport, this.sent)
+  }
+
+  get headers(): Headers.Headers {
+    if (this.cachedHeaders !== undefined) return this.cachedHeaders
+    const headers: Record<string, string> = {}
+    for (const name in this.source.headers) {
+      const value = this.source.headers[name]
+      if (value !== undefined) headers[name] = typeof value === "string" ? value : value.join(", ")
+    }
+    return this.cachedHeaders = headers as Headers.Headers
+  }
+
+  get cookies(): Cookies.Cookies {
+    const header = this.source.headers["set-cookie"]
+    return header === undefined ? Cookies.empty : Cookies.fromSetCookie(typeof header === "string" ? [header] : header)
+  }
+
+  get remoteAddress(): Option.Option<string> {
+    return Option.none()
+  }
+
+  private readError(cause: unknown): HttpClientError.ResponseError {
+    return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
+  }
+
+  private get bytes(): Effect.Effect<Uint8Array, HttpClientError.ResponseError> {
+    return Effect.mapError(this.source.body, (error) => this.readError(error.cause ?? error))
+  }
+
+  get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
+    return Stream.mapError(this.source.stream, (error) => this.readError(error.cause ?? error))
+  }
+
+  get text(): Effect.Effect<string, HttpClientError.ResponseError> {
+    return Effect.map(this.bytes, (bytes) => utf8.decode(bytes))
+  }
+
+  get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
+    return Effect.flatMap(this.bytes, (bytes) => {
+      try {
+        return Effect.succeed(bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes)) as unknown)
+      } catch (cause) {
+        return Effect.fail(this.readError(cause))
+      }
+    })
+  }
+
+  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
+    return Effect.map(this.bytes, (bytes) =>
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ?
+        bytes.buffer :
+        bytes.slice().buffer as ArrayBuffer)
+  }
+
+  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
+    return Effect.map(this.text, (text) => [...new URLSearchParams(text)])
+  }
+
+  get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
+    return Effect.flatMap(this.arrayBuffer, (body) =>
+      Effect.tryPromise({
+        try: () => new Response(body, { headers: { "content-type": this.headers["content-type"] ?? "" } }).formData(),
+        catch: (cause) => this.readError(cause)
+      }))
+  }
+
+  override toJSON(): unknown {
+    return HttpIncomingMessage.inspect(this, {
+      _id: "@effect/platform/HttpClientResponse",
+      request: this.request.toJSON(),
+      status: this.status
+    })
+  }
 }
 
 /**

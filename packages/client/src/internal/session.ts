@@ -9,6 +9,7 @@ import * as CouchSessionDefaults from "./defaults.js"
 import * as CouchAuth from "../CouchAuth.js"
 import * as CouchError from "../CouchError.js"
 import * as CouchSession from "../CouchSession.js"
+import * as CouchTransport from "../CouchTransport.js"
 import * as Database from "../Database.js"
 import * as Auth from "./auth.js"
 import * as ClusterImpl from "./cluster.js"
@@ -92,7 +93,9 @@ export const make = (
       client: authenticated.client,
       baseUrl,
       timeout: options.timeout,
-      retry: options.retry === false ? undefined : options.retry ?? CouchSessionDefaults.retry
+      retry: options.retry === false ? undefined : options.retry ?? CouchSessionDefaults.retry,
+      // a platform's transport carried by the client given (CouchTransport.withTransport), where it can be used
+      direct: Request.directOf(CouchTransport.fromClient(http), options, auth)
     }
 
     const closed = yield* Ref.make(false)
