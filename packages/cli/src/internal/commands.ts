@@ -292,8 +292,16 @@ const restore = Command.make(
         // documents backed up without --attachments carry stubs: written without them, and said so
         const stubbed: Array<string> = []
         let stubbedCount = 0
+        // how much of the file is read, for the progress (a gzipped file's size does not tell)
+        const size = file === undefined || Input.isGzipFile(file) ? undefined : Fs.statSync(file).size
+        let bytes = 0
+        const detail = size === undefined || size === 0 ? undefined : () => {
+          const percent = Math.min(100, Math.floor((bytes * 100) / size))
+          return { text: `${percent}% of the file read`, fields: { fileBytes: size, bytesRead: bytes } }
+        }
         const docs = Input.lines(file, config.gzip).pipe(
           Stream.mapConcatEffect((line) => {
+            if (detail !== undefined) bytes += Buffer.byteLength(line.text) + 1
             const parsed = BackupFile.parseFileLine(line.text, line.number)
             switch (parsed._tag) {
               case "Docs":
@@ -310,7 +318,7 @@ const restore = Command.make(
             }
           })
         )
-        yield* Restore.writeAll(db, docs, writeOptions, reporting(config), "restore").pipe(
+        yield* Restore.writeAll(db, docs, writeOptions, reporting(config), "restore", detail).pipe(
           Effect.onInterrupt(() =>
             Effect.sync(() => process.stderr.write("restore interrupted: the database has part of the file\n"))
           ),

@@ -15,7 +15,8 @@ export interface Line {
   readonly number: number
 }
 
-const isGzipFile = (path: string): boolean => {
+/** Whether a file is gzip (by its first two bytes). */
+export const isGzipFile = (path: string): boolean => {
   const fd = Fs.openSync(path, "r")
   try {
     const head = Buffer.alloc(2)

@@ -51,10 +51,11 @@ export const writeAll = <E, R>(
   docs: Stream.Stream<Document.Document, E, R>,
   options: WriteOptions,
   reporting: Output.Reporting,
-  what: string
+  what: string,
+  detail?: Parameters<typeof Output.progress>[3]
 ): Effect.Effect<WriteSummary, E | Database.BulkWriteError | PartialFailure, R> =>
   Effect.scoped(Effect.gen(function*() {
-    const progress = yield* Output.progress(reporting, what, undefined)
+    const progress = yield* Output.progress(reporting, what, undefined, detail)
     const started = Date.now()
     let written = 0
     let failed = 0

@@ -190,7 +190,9 @@ export const exportAll = (
 ): Effect.Effect<number, unknown> =>
   Effect.scoped(Effect.gen(function*() {
     const sink = yield* Output.open({ path: options.file, gzip: options.gzip })
-    const progress = yield* Output.progress(reporting, "export", undefined)
+    // without a selector, every document: the total is the database's count (design documents among them)
+    const total = options.selector === undefined && options.designDocuments ? (yield* db.info).docCount : undefined
+    const progress = yield* Output.progress(reporting, "export", total)
     const docs: Stream.Stream<Record<string, unknown>, unknown> = transformed(
       options.selector === undefined ?
         db.allDocs({ includeDocs: true, oneRequest: true, designDocuments: options.designDocuments }).pipe(
