@@ -18,16 +18,13 @@ export interface Codec<A, D> {
    */
   readonly decodeSync: (json: unknown) => Either.Either<A, D> | undefined
   readonly encode: (doc: A) => Effect.Effect<unknown, CouchError.InvalidArgumentError>
-  /** The same without an effect, for the documents of a batch; `undefined` when this one needs `encode`. */
-  readonly encodeSync: (doc: A) => Either.Either<unknown, CouchError.InvalidArgumentError> | undefined
 }
 
 export const untyped: Codec<Document.Document, never> = {
   // CouchDB answers documents as JSON objects with an `_id`: nothing to check or convert.
   decode: (json) => Effect.succeed(json as Document.Document),
   decodeSync: (json) => Either.right(json as Document.Document),
-  encode: Effect.succeed,
-  encodeSync: Either.right
+  encode: Effect.succeed
 }
 
 export const idOf = (json: unknown): string =>
@@ -59,14 +56,6 @@ export const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.Docu
   const decode = Schema.decodeUnknown(schema)
   const decodeEither = ParseResult.decodeUnknownEither(schema)
   const encode = Schema.encode(schema)
-  const encodeEither = ParseResult.encodeEither(schema)
-  const encodeError = (error: ParseResult.ParseIssue | ParseResult.ParseError) =>
-    new CouchError.InvalidArgumentError({
-      argument: "document",
-      description: ParseResult.TreeFormatter.formatErrorSync(
-        error instanceof ParseResult.ParseError ? error : new ParseResult.ParseError({ issue: error })
-      )
-    })
   const decodeError = (json: unknown, issue: ParseResult.ParseIssue | ParseResult.ParseError) =>
     new Document.DocumentDecodeError({
       id: idOf(json),
@@ -81,12 +70,12 @@ export const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.Docu
       if (Either.isRight(decoded)) return Either.right(decoded.right)
       return needsAsync(decoded.left) ? undefined : Either.left(decodeError(json, decoded.left))
     },
-    encode: (doc) => Effect.mapError(encode(doc), encodeError),
-    encodeSync: (doc) => {
-      const encoded = encodeEither(doc)
-      if (Either.isRight(encoded)) return Either.right(encoded.right)
-      return needsAsync(encoded.left) ? undefined : Either.left(encodeError(encoded.left))
-    }
+    encode: (doc) =>
+      Effect.mapError(encode(doc), (error) =>
+        new CouchError.InvalidArgumentError({
+          argument: "document",
+          description: ParseResult.TreeFormatter.formatErrorSync(error)
+        }))
   }
 }
 
@@ -101,48 +90,23 @@ export const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, nev
     onLeft: () =>
       Effect.fail(new CouchError.InvalidArgumentError({ argument: "document", description: "not a document" })),
     onRight: codec.encode
-  }),
-  encodeSync: Either.match({
-    onLeft: () => Either.left(new CouchError.InvalidArgumentError({ argument: "document", description: "not a document" })),
-    onRight: codec.encodeSync
   })
 })
-
-/**
- * Encodes the documents of a batch: in a plain loop when the codec encodes synchronously, with an effect per
- * document otherwise. The first document that does not encode fails the batch.
- */
-export const encodeAll = <A, D>(
-  codec: Codec<A, D>,
-  docs: Iterable<A>
-): Effect.Effect<Array<unknown>, CouchError.InvalidArgumentError> =>
-  convertAll(Array.isArray(docs) ? docs as ReadonlyArray<A> : Array.from(docs), codec.encodeSync, codec.encode)
-
-/**
- * Converts every item: in a plain loop while `sync` can, with an effect per item (`each`) as soon as one needs it.
- * The first item that fails fails them all.
- */
-const convertAll = <X, Y, E>(
-  items: ReadonlyArray<X>,
-  sync: (item: X) => Either.Either<Y, E> | undefined,
-  each: (item: X) => Effect.Effect<Y, E>
-): Effect.Effect<Array<Y>, E> => {
-  const out: Array<Y> = new Array(items.length)
-  for (let i = 0; i < items.length; i++) {
-    const converted = sync(items[i])
-    if (converted === undefined) return Effect.forEach(items, each)
-    if (Either.isLeft(converted)) return Effect.fail(converted.left)
-    out[i] = converted.right
-  }
-  return Effect.succeed(out)
-}
 
 /**
  * Decodes the documents of a page: in a plain loop when the codec decodes synchronously, with an effect per
  * document otherwise. The first document that does not decode fails the page.
  */
-export const decodeAll = <A, D>(codec: Codec<A, D>, jsons: ReadonlyArray<unknown>): Effect.Effect<Array<A>, D> =>
-  convertAll(jsons, codec.decodeSync, codec.decode)
+export const decodeAll = <A, D>(codec: Codec<A, D>, jsons: ReadonlyArray<unknown>): Effect.Effect<Array<A>, D> => {
+  const out: Array<A> = new Array(jsons.length)
+  for (let i = 0; i < jsons.length; i++) {
+    const decoded = codec.decodeSync(jsons[i])
+    if (decoded === undefined) return Effect.forEach(jsons, codec.decode)
+    if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
+    out[i] = decoded.right
+  }
+  return Effect.succeed(out)
+}
 
 /**
  * {@link decodeRows} without an effect: the rows, the first document that does not decode, or `undefined` when a
