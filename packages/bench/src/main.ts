@@ -53,6 +53,9 @@ const usage = `pnpm bench [options]
   --diagnostics         also run the diagnostic contenders of the get-doc workloads: effect-platform
                         (the platform's HttpClient alone) and effect-undici (one Effect.async over
                         undici's dispatch per GET: the floor of a transport of effect-couch's own)
+  --transport T         effect-couch's HTTP: node (@effect-couch/node's undici transport, the default),
+                        platform (NodeHttpClient.layerUndici alone), or both: every effect-couch contender
+                        also runs with the platform's client, labelled <label>+platform, in the same rounds
   --baseline DIR        also run every effect-couch contender with the client of another checkout
                         (DIR/packages/client/src, e.g. \`git archive HEAD packages/client | tar -x -C DIR\`),
                         labelled <label>@base, in the same rounds: a change's before and after in one run
@@ -121,6 +124,7 @@ const options = {
   attachmentMiB: intOption("attachment-mib", 16),
   attachments: intOption("attachments", 2),
   profile: argv.includes("--profile"),
+  transport: listOption("transport", ["node", "platform", "both"] as const, ["node"])[0] ?? "node",
   baseline: option("baseline") === undefined ? undefined : Path.resolve(process.cwd(), option("baseline")!),
   out: Path.resolve(packageDir, option("out") ?? "results/latest.json")
 }
@@ -162,16 +166,37 @@ const contendersOf = (workload: Workload): ReadonlyArray<Contender> => {
       list.push({ label: "effect-couch-one-request", client, variant: "one-request" })
     }
   }
-  // the same contenders with the baseline build (`--baseline DIR`), in the same rounds: before/after in one run
-  return options.baseline === undefined ? list : list.flatMap((contender) =>
+  // effect-couch's transport (`--transport`): the node layer's, the platform's, or both in the same rounds
+  const transported = list.flatMap((contender): ReadonlyArray<Contender> =>
+    contender.client !== "effect-couch" ? [contender] :
+    options.transport === "platform" ? [{ ...contender, transport: "platform" }] :
+    options.transport === "both" ?
+    [{ ...contender, transport: "node" }, { ...contender, label: `${contender.label}${platformSuffix}`, transport: "platform" }] :
+    [{ ...contender, transport: "node" }]
+  )
+  // the same contenders with the baseline build (`--baseline DIR`), in the same rounds: before/after in one run.
+  // A baseline without the transport seam (before @effect-couch/node) runs the platform's client.
+  return options.baseline === undefined ? transported : transported.flatMap((contender) =>
     contender.client === "effect-couch" ?
-      [contender, { ...contender, label: `${contender.label}${baselineSuffix}`, baseline: true }] :
+      [contender, {
+        ...contender,
+        label: `${contender.label}${baselineSuffix}`,
+        baseline: true,
+        transport: baselineHasSeam ? contender.transport : "platform"
+      }] :
       [contender]
   )
 }
 
+/** The label suffix of the effect-couch contenders run with the platform's client (`--transport both`). */
+const platformSuffix = "+platform"
+
 /** The label suffix of the contenders run with the baseline build. */
 const baselineSuffix = "@base"
+
+/** Whether the baseline checkout has the transport seam (its contenders can run @effect-couch/node's transport). */
+const baselineHasSeam = options.baseline !== undefined &&
+  Fs.existsSync(Path.join(options.baseline, "packages", "client", "src", "CouchTransport.ts"))
 
 // -- servers ---------------------------------------------------------------------------------------------------
 
@@ -191,8 +216,17 @@ const tsxArgs = ["--import", "tsx"]
 const bundleWorker = async (name: string, client?: string) => {
   const bundleDir = Path.join(packageDir, "build", name)
   Fs.rmSync(bundleDir, { recursive: true, force: true })
+  // a baseline without CouchTransport.ts (before the seam): the node package is bundled against the workspace's
+  const seam = client === undefined ? undefined : Path.join(Path.dirname(client), "CouchTransport.ts")
   await Esbuild.build({
-    ...(client === undefined ? {} : { alias: { "@effect-couch/client": client } }),
+    ...(client === undefined || seam === undefined ? {} : {
+      alias: {
+        "@effect-couch/client": client,
+        "@effect-couch/client/CouchTransport": Fs.existsSync(seam) ?
+          seam :
+          Path.join(packageDir, "..", "client", "src", "CouchTransport.ts")
+      }
+    }),
     absWorkingDir: packageDir,
     entryPoints: ["src/worker.ts"],
     outdir: bundleDir,
@@ -845,15 +879,19 @@ const main = async () => {
   out(
     `rounds ${options.rounds}; servers ${options.servers.join(", ")}; gets ${options.gets} (canned) / ${options.serverGets} (server); docs ${options.docs}`
   )
-  workerPath = await bundleWorker("worker")
+  // bundles of this run's own (two runs at once must not replace each other's), removed at its end
+  workerPath = await bundleWorker(`worker-${process.pid}`)
   if (options.baseline !== undefined) {
-    baselineWorkerPath = await bundleWorker("worker-base", Path.join(options.baseline, "packages", "client", "src", "index.ts"))
+    baselineWorkerPath = await bundleWorker(`worker-base-${process.pid}`, Path.join(options.baseline, "packages", "client", "src", "index.ts"))
     out(`baseline: effect-couch from ${options.baseline} (labels ${baselineSuffix})`)
   }
   const servers: Array<RunningServer> = []
   const runs: Array<Run> = []
   const cleanup = async () => {
     for (const server of servers) await stopServer(server)
+    for (const path of [workerPath, baselineWorkerPath]) {
+      if (path !== "") Fs.rmSync(Path.dirname(path), { recursive: true, force: true })
+    }
   }
   process.once("SIGINT", () => {
     void cleanup().then(() => process.exit(130))

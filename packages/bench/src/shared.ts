@@ -31,6 +31,11 @@ export interface Contender {
   readonly variant?: "continuous" | "follow" | "one-request" | "promise" | "client" | undefined
   /** Run with the baseline build of effect-couch (`--baseline DIR`) instead of the workspace's. */
   readonly baseline?: boolean | undefined
+  /**
+   * effect-couch's HTTP: `node`, `@effect-couch/node`'s layer (requests through its undici transport), or
+   * `platform`, `NodeHttpClient.layerUndici` alone (`--transport`).
+   */
+  readonly transport?: "node" | "platform" | undefined
 }
 
 export interface ServerInfo {

@@ -1,10 +1,12 @@
 /**
  * effect-couch, driven as its users drive it: one Effect per workload (a loop, `Effect.forEach` with a
- * concurrency, a Stream), run on a `ManagedRuntime` holding the session (basic auth, `NodeHttpClient.layerUndici`,
- * the session's default options). The `promise` variant drives the GETs as Promise code does: one
- * `runtime.runPromise` per GET.
+ * concurrency, a Stream), run on a `ManagedRuntime` holding the session (basic auth, the session's default
+ * options) over `@effect-couch/node`'s layer (requests through its undici transport), or with the `platform`
+ * transport over `NodeHttpClient.layerUndici` alone. The `promise` variant drives the GETs as Promise code does:
+ * one `runtime.runPromise` per GET.
  */
 import { CouchAuth, CouchSession, type Database } from "@effect-couch/client"
+import { NodeCouchTransport } from "@effect-couch/node"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -22,7 +24,7 @@ export const make: MakeDriver = async (spec) => {
     CouchSession.layer({
       url: spec.server.url,
       auth: CouchAuth.basic(spec.server.username, Redacted.make(spec.server.password))
-    }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+    }).pipe(Layer.provide(spec.contender.transport === "platform" ? NodeHttpClient.layerUndici : NodeCouchTransport.layer()))
   )
   const db: Database.Database = await runtime.runPromise(
     Effect.flatMap(CouchSession.CouchSession, (couch) => couch.use(spec.db))
