@@ -516,6 +516,18 @@ export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, 
     options?: Attachment.MultipartGetOptions
   ) => Effect.Effect<A, ReadError | D | E, R>
   /**
+   * `GET /{db}/{docid}?open_revs=...&attachments=true` as `multipart/mixed`: the document at each of these
+   * revisions (or every leaf), each revision's attachments given to `onAttachment` with that revision's document
+   * as they arrive (as `getWithAttachments` does). A server that answers JSON instead has the attachments inline:
+   * they are handed on from there.
+   */
+  readonly getOpenRevisionsWithAttachments: <E = never, R = never>(
+    id: string,
+    revs: "all" | ReadonlyArray<string>,
+    onAttachment: (attachment: Attachment.Part, doc: A) => Effect.Effect<void, E, R>,
+    options?: Pick<Attachment.MultipartGetOptions, "revs" | "latest" | "attsSince" | "decompress">
+  ) => Effect.Effect<ReadonlyArray<Document.OpenRevision<A>>, ReadError | D | E, R>
+  /**
    * `PUT /{db}/{docid}` as `multipart/related`: the document and these attachments in one request (one new
    * revision), each streamed from its content (a stream with its `contentLength`) and announced in
    * `_attachments` as `follows`; the document's other attachment stubs are kept. Names, types and lengths are

@@ -298,6 +298,49 @@ layer(TestLive, { timeout: "120 seconds" })("documents with their attachments (m
       assert.instanceOf(stale, CouchError.ConflictError)
     }))
 
+  it.scoped("open revisions with their attachments: every leaf's parts, with the document they belong to", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase("mp")
+      const first = yield* db.putWithAttachments({ _id: "d", n: 1 }, [
+        { name: "a.txt", contentType: "text/plain", content: "in both" }
+      ])
+      const one = yield* db.get("d")
+      const mine = yield* db.putWithAttachments({ ...one, n: 2 }, [
+        { name: "b.bin", contentType: "application/octet-stream", content: Buffer.from([1, 2, 3]) }
+      ])
+      // another branch from revision 1, as a replicator writes it: only c.bin
+      const written = yield* db.bulkDocs([{
+        _id: "d",
+        _rev: "2-" + "b".repeat(32),
+        _revisions: { start: 2, ids: ["b".repeat(32), first.rev.slice(2)] },
+        n: 3,
+        _attachments: { "c.bin": { content_type: "application/octet-stream", data: Buffer.from([9, 9]).toString("base64") } }
+      }], { newEdits: false })
+      assert.isTrue(written.every(Either.isRight))
+      const seen: Array<string> = []
+      const revisions = yield* db.getOpenRevisionsWithAttachments("d", "all", (part, doc) =>
+        Effect.map(Stream.runCollect(part.stream), (chunks) => {
+          seen.push(`${String(doc["n"])}:${part.name}=${Buffer.from(concat(chunks)).toString("hex")}`)
+        }))
+      assert.deepStrictEqual(revisions.map((revision) => revision._tag), ["Found", "Found"])
+      const revs = revisions.map((revision) => revision._tag === "Found" ? revision.doc["_rev"] : undefined).sort()
+      assert.deepStrictEqual(revs, [mine.rev, "2-" + "b".repeat(32)].sort())
+      assert.deepStrictEqual(seen.sort(), [
+        `2:a.txt=${Buffer.from("in both").toString("hex")}`,
+        "2:b.bin=010203",
+        "3:c.bin=0909"
+      ])
+      for (const revision of revisions) {
+        if (revision._tag === "Found") {
+          const stubs = revision.doc["_attachments"] as Record<string, Record<string, unknown>>
+          assert.isTrue(Object.values(stubs).every((stub) => stub["stub"] === true && stub["data"] === undefined))
+        }
+      }
+      // a revision the document does not have is Missing
+      const missing = yield* db.getOpenRevisionsWithAttachments("d", ["9-" + "c".repeat(32), mine.rev], () => Effect.void)
+      assert.deepStrictEqual(missing.map((revision) => revision._tag).sort(), ["Found", "Missing"])
+    }))
+
   it.scoped("64 MiB up and down in one multipart request each, with the heap flat", () =>
     Effect.gen(function*() {
       const server = yield* CouchTestServer.CouchTestServer

@@ -6,8 +6,10 @@
 import type * as HttpBody from "@effect/platform/HttpBody"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Attachment from "../Attachment.js"
 import * as CouchError from "../CouchError.js"
@@ -23,6 +25,12 @@ import * as Names from "./names.js"
 import * as Request from "./request.js"
 
 const putErrors = [...writeErrors, CouchError.PayloadTooLargeError] as const
+
+/** An `open_revs` answer read as JSON (by a server that does not answer `multipart/mixed`). */
+const OpenRevsJson = Schema.Array(Schema.Union(
+  Schema.Struct({ missing: Schema.String }),
+  Schema.Struct({ ok: Schema.Unknown })
+))
 
 const invalid = (argument: string, description: string) =>
   Effect.fail(new CouchError.InvalidArgumentError({ argument, description }))
@@ -55,6 +63,22 @@ const asStubs = (doc: Record<string, unknown>): Record<string, unknown> => {
   return { ...doc, _attachments: stubs }
 }
 
+/** A document whose attachments are inline (`data`) as `get` gives it without them: stubs. */
+const inlineAsStubs = (doc: Record<string, unknown>): Record<string, unknown> => {
+  const attachments = doc["_attachments"]
+  if (!isRecord(attachments)) return doc
+  const stubs: Record<string, unknown> = {}
+  for (const [name, entry] of Object.entries(attachments)) {
+    if (isRecord(entry) && typeof entry["data"] === "string") {
+      const { data: _data, ...rest } = entry
+      stubs[name] = { ...rest, stub: true }
+    } else {
+      stubs[name] = entry
+    }
+  }
+  return { ...doc, _attachments: stubs }
+}
+
 /** The bytes of a gzip stream, decompressed as they arrive (`DecompressionStream`, in browsers and Node 18+). */
 const gunzip = (
   compressed: Stream.Stream<Uint8Array, Attachment.PartError>,
@@ -75,17 +99,25 @@ export const make = <A, D>(
   root: string,
   codec: Codec<A, D>,
   span: (operation: string, id?: string) => <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.Effect<X, E, R>
-): Pick<Database.Documents<A, D>, "getWithAttachments" | "putWithAttachments"> => {
+): Pick<Database.Documents<A, D>, "getWithAttachments" | "getOpenRevisionsWithAttachments" | "putWithAttachments"> => {
   const docPath = (id: string) => Either.map(Names.documentPath(id), (path) => `${root}/${path}`)
 
-  /** The parts of a `multipart/related` answer: the document, then each attachment to `onAttachment`. */
-  const readParts = <E, R>(
+  /** What reading a multipart answer of `request` needs: its reader, the lock of its parts, its failures. */
+  interface Parts {
+    readonly read: Multipart.Reader<CouchError.TransportError>
+    readonly lock: Effect.Semaphore
+    readonly malformed: (reason: "truncated" | "malformed", description: string) => CouchError.ResponseDecodeError
+    readonly orFail: <X, E2, R2>(
+      effect: Effect.Effect<X, E2 | Multipart.Malformed, R2>
+    ) => Effect.Effect<X, E2 | CouchError.ResponseDecodeError, R2>
+  }
+
+  /** Reads the multipart body of `response` with `use`, in a scope that closes the connection after it. */
+  const withParts = <X, E, R>(
     request: Request.Request,
     response: HttpClientResponse.HttpClientResponse,
-    boundary: string,
-    onAttachment: (attachment: Attachment.Part, doc: A) => Effect.Effect<void, E, R>,
-    decompress: boolean
-  ): Effect.Effect<A, Attachment.PartError | D | E, R> =>
+    use: (parts: Parts) => Effect.Effect<X, E, R>
+  ): Effect.Effect<X, E, R> =>
     Effect.scoped(Effect.gen(function*() {
       const malformed = (reason: "truncated" | "malformed", description: string) =>
         Request.decodeFailure(transport, request, reason, description)
@@ -99,23 +131,45 @@ export const make = <A, D>(
         }))
       const read = Multipart.reader(yield* Stream.toPull(body))
       const lock = yield* Effect.makeSemaphore(1)
-      const orFail = <X, E2, R2>(effect: Effect.Effect<X, E2 | Multipart.Malformed, R2>) =>
+      const orFail = <X2, E2, R2>(effect: Effect.Effect<X2, E2 | Multipart.Malformed, R2>) =>
         Effect.catchIf(
           effect,
           (error): error is Multipart.Malformed => error instanceof Multipart.Malformed,
           (error) => Effect.fail(malformed(error.reason, error.description))
         )
+      return yield* use({ read, lock, malformed, orFail })
+    }))
+
+  const blankLine = Multipart.utf8("\r\n\r\n")
+
+  /** A JSON part's document: its attachments that followed it made stubs, decoded. */
+  const jsonPart = (parts: Parts, bytes: Uint8Array) =>
+    Effect.flatMap(
+      Effect.try({
+        try: (): unknown => JSON.parse(Multipart.text(bytes)),
+        catch: () => parts.malformed("malformed", "a document part is not JSON")
+      }),
+      (json) =>
+        isRecord(json) ? Effect.succeed(json) : Effect.fail(parts.malformed("malformed", "a document part is not a JSON object"))
+    )
+
+  /**
+   * A `multipart/related` body whose boundary is `boundary`, the reader at its start: the document, then each
+   * attachment to `onAttachment`; read through its closing delimiter.
+   */
+  const related = <E, R>(
+    parts: Parts,
+    boundary: string,
+    onAttachment: (attachment: Attachment.Part, doc: A) => Effect.Effect<void, E, R>,
+    decompress: boolean
+  ): Effect.Effect<A, Attachment.PartError | D | E, R> =>
+    Effect.gen(function*() {
+      const { lock, malformed, orFail, read } = parts
       const delimiter = Multipart.utf8(`\r\n--${boundary}`)
-      const blankLine = Multipart.utf8("\r\n\r\n")
 
       yield* orFail(read.until(Multipart.utf8(`--${boundary}`), 4096, "the preamble"))
       yield* orFail(read.until(blankLine, 16_384, "the document part's headers"))
-      const jsonBytes = yield* orFail(read.until(delimiter, Multipart.maxJsonPart, "the document part"))
-      const json = yield* Effect.try({
-        try: (): unknown => JSON.parse(Multipart.text(jsonBytes)),
-        catch: () => malformed("malformed", "the document part is not JSON")
-      })
-      if (!isRecord(json)) return yield* Effect.fail(malformed("malformed", "the document part is not a JSON object"))
+      const json = yield* jsonPart(parts, yield* orFail(read.until(delimiter, Multipart.maxJsonPart, "the document part")))
       const doc = yield* codec.decode(asStubs(json))
       // the attachments that follow, in the document's order: the names of parts that do not say theirs
       const following = Object.keys(isRecord(json["_attachments"]) ? json["_attachments"] : {}).filter((name) =>
@@ -125,7 +179,10 @@ export const make = <A, D>(
 
       for (;;) {
         const next = yield* read.peek(2)
-        if (Multipart.text(next) === "--") return doc
+        if (Multipart.text(next) === "--") {
+          yield* orFail(read.take(2, "the closing delimiter"))
+          return doc
+        }
         const headers = Multipart.parseHeaders(
           yield* orFail(read.until(blankLine, 16_384, "an attachment part's headers"))
         )
@@ -185,7 +242,7 @@ export const make = <A, D>(
           )
         }
       }
-    }))
+    })
 
   const getWithAttachments: Database.Documents<A, D>["getWithAttachments"] = (id, onAttachment, options = {}) =>
     Effect.gen(function*() {
@@ -210,8 +267,100 @@ export const make = <A, D>(
           Request.decodeFailure(transport, request, "malformed", `a multipart answer without a boundary (${contentType})`)
         )
       }
-      return yield* readParts(request, response, boundary, onAttachment, options.decompress !== false)
+      return yield* withParts(request, response, (parts) =>
+        related(parts, boundary, onAttachment, options.decompress !== false))
     }).pipe(span("getWithAttachments", id))
+
+  /** The attachments a JSON answer holds inline (base64), each given to `onAttachment` as a part. */
+  const inlineParts = <E, R>(
+    json: Record<string, unknown>,
+    doc: A,
+    onAttachment: (attachment: Attachment.Part, doc: A) => Effect.Effect<void, E, R>
+  ): Effect.Effect<void, E, R> => {
+    const attachments = json["_attachments"]
+    if (!isRecord(attachments)) return Effect.void
+    return Effect.forEach(Object.entries(attachments), ([name, stub]) => {
+      if (!isRecord(stub) || typeof stub["data"] !== "string") return Effect.void
+      const bytes = Encoding.decodeBase64(stub["data"])
+      if (Either.isLeft(bytes)) return Effect.void
+      return onAttachment({
+        name,
+        contentType: typeof stub["content_type"] === "string" ? stub["content_type"] : "application/octet-stream",
+        length: bytes.right.length,
+        digest: typeof stub["digest"] === "string" ? stub["digest"] : undefined,
+        revpos: typeof stub["revpos"] === "number" ? stub["revpos"] : undefined,
+        encoding: undefined,
+        stream: Stream.succeed(bytes.right)
+      }, doc)
+    }, { discard: true })
+  }
+
+  /** An `open_revs` answer's entry: the document at a revision (its attachments made stubs), or a missing one. */
+  const openRevision = (json: Record<string, unknown>): Effect.Effect<Document.OpenRevision<A>, D> =>
+    typeof json["missing"] === "string" && json["_id"] === undefined ?
+      Effect.succeed({ _tag: "Missing", rev: json["missing"] }) :
+      Effect.map(codec.decode(asStubs(json)), (doc) => ({ _tag: "Found", doc }))
+
+  const getOpenRevisionsWithAttachments: Database.Documents<A, D>["getOpenRevisionsWithAttachments"] = (
+    id,
+    revs,
+    onAttachment,
+    options = {}
+  ) =>
+    Effect.gen(function*() {
+      const path = yield* docPath(id)
+      const request: Request.Request = {
+        method: "GET",
+        path,
+        params: {
+          open_revs: revs === "all" ? "all" : JSON.stringify(revs),
+          revs: boolParam(options.revs),
+          latest: boolParam(options.latest),
+          atts_since: options.attsSince === undefined ? undefined : JSON.stringify(options.attsSince),
+          attachments: "true"
+        },
+        headers: { accept: "multipart/mixed, application/json" }
+      }
+      const response = yield* Request.execute(transport, request, readErrors, Effect.succeed)
+      const contentType = response.headers["content-type"] ?? ""
+      if (!/^multipart\/mixed\b/i.test(contentType)) {
+        // a server that answers JSON: the attachments are inline, handed on from there
+        const answer = yield* Request.decodeJson(transport, request, OpenRevsJson)(response)
+        return yield* Effect.forEach(answer, (entry) => {
+          const json = "ok" in entry && isRecord(entry.ok) ? entry.ok : { missing: "missing" in entry ? entry.missing : "" }
+          return Effect.tap(openRevision(inlineAsStubs(json)), (revision) =>
+            revision._tag === "Found" ? inlineParts(json, revision.doc, onAttachment) : Effect.void)
+        })
+      }
+      const boundary = Multipart.boundaryOf(contentType)
+      if (boundary === undefined) {
+        return yield* Effect.fail(
+          Request.decodeFailure(transport, request, "malformed", `a multipart answer without a boundary (${contentType})`)
+        )
+      }
+      const decompress = options.decompress !== false
+      return yield* withParts(request, response, (parts) =>
+        Effect.gen(function*() {
+          const { orFail, read } = parts
+          const delimiter = Multipart.utf8(`\r\n--${boundary}`)
+          const revisions: Array<Document.OpenRevision<A>> = []
+          yield* orFail(read.until(Multipart.utf8(`--${boundary}`), 4096, "the preamble"))
+          for (;;) {
+            if (Multipart.text(yield* read.peek(2)) === "--") return revisions
+            const headers = Multipart.parseHeaders(yield* orFail(read.until(blankLine, 16_384, "a revision's headers")))
+            const partType = headers["content-type"] ?? ""
+            const nested = /^multipart\/related\b/i.test(partType) ? Multipart.boundaryOf(partType) : undefined
+            if (nested !== undefined) {
+              const doc = yield* related(parts, nested, onAttachment, decompress)
+              revisions.push({ _tag: "Found", doc })
+              yield* orFail(read.until(delimiter, 16, "the end of a revision"))
+            } else {
+              const json = yield* jsonPart(parts, yield* orFail(read.until(delimiter, Multipart.maxJsonPart, "a revision")))
+              revisions.push(yield* openRevision(json))
+            }
+          }
+        }))
+    }).pipe(span("getOpenRevisionsWithAttachments", id))
 
   const putWithAttachments = <E, R>(
     doc: A,
@@ -309,7 +458,7 @@ export const make = <A, D>(
       )
     }).pipe(span("putWithAttachments"))
 
-  return { getWithAttachments, putWithAttachments }
+  return { getWithAttachments, getOpenRevisionsWithAttachments, putWithAttachments }
 }
 
 /** A stream that fails with `InvalidArgumentError` when it is not `length` bytes long. */
