@@ -65,14 +65,32 @@ export const lines = (path: string | undefined, gzip: boolean): Stream.Stream<Li
     )
     // the stream's own async iterator reads a chunk only when the last one is consumed (readline's would queue
     // lines without bound when the consumer is slower than the file)
+    // a line longer than a chunk (a backup's batch of 500 documents spans several) is kept in pieces and joined
+    // once: each chunk is scanned once (concatenating and splitting the rest again cost O(line²))
     const decoder = new StringDecoder("utf8")
-    let rest = ""
+    let pieces: Array<string> = []
     let number = 0
+    const line = (text: string): Line => ({ text: text.endsWith("\r") ? text.slice(0, -1) : text, number: ++number })
     const split = (text: string, last: boolean): Array<Line> => {
-      const parts = (rest + text).split("\n")
-      rest = last ? "" : parts.pop()!
-      if (last && parts.at(-1) === "") parts.pop()
-      return parts.map((part) => ({ text: part.endsWith("\r") ? part.slice(0, -1) : part, number: ++number }))
+      const out: Array<Line> = []
+      let start = 0
+      for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
+        const piece = text.slice(start, end)
+        if (pieces.length === 0) {
+          out.push(line(piece))
+        } else {
+          pieces.push(piece)
+          out.push(line(pieces.join("")))
+          pieces = []
+        }
+        start = end + 1
+      }
+      if (start < text.length) pieces.push(text.slice(start))
+      if (last && pieces.length > 0) {
+        out.push(line(pieces.join("")))
+        pieces = []
+      }
+      return out
     }
     return Stream.fromAsyncIterable(
       source as AsyncIterable<Buffer | string>,
