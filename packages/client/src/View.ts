@@ -187,6 +187,49 @@ export const DesignDocument = Schema.Struct(
 export type DesignDocument = typeof DesignDocument.Type
 
 /**
+ * The state of a design document's view index (`view_index` of `GET /{db}/_design/{ddoc}/_info`); fields a server
+ * adds are kept.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ViewIndexInfo = Schema.Struct(
+  {
+    /** The index's signature (it changes with the views' code). */
+    signature: Schema.optional(Schema.String),
+    language: Schema.optional(Schema.String),
+    /** The database sequence the index reflects. */
+    updateSeq: Schema.optional(Schema.Union(Schema.Number, Schema.String)).pipe(Schema.fromKey("update_seq")),
+    purgeSeq: Schema.optional(Schema.Union(Schema.Number, Schema.String)).pipe(Schema.fromKey("purge_seq")),
+    /** Bytes: the index file, the live data in it, the data it indexes. */
+    sizes: Schema.optional(Schema.Struct({
+      file: Schema.optional(Schema.Number),
+      active: Schema.optional(Schema.Number),
+      external: Schema.optional(Schema.Number)
+    })),
+    updaterRunning: Schema.optional(Schema.Boolean).pipe(Schema.fromKey("updater_running")),
+    compactRunning: Schema.optional(Schema.Boolean).pipe(Schema.fromKey("compact_running")),
+    waitingCommit: Schema.optional(Schema.Boolean).pipe(Schema.fromKey("waiting_commit")),
+    /** How many readers wait for the index to catch up. */
+    waitingClients: Schema.optional(Schema.Number).pipe(Schema.fromKey("waiting_clients")),
+    /** How many changes the index has still to read (CouchDB 3.x). */
+    updatesPending: Schema.optional(Schema.Struct({
+      minimum: Schema.optional(Schema.Number),
+      preferred: Schema.optional(Schema.Number),
+      total: Schema.optional(Schema.Number)
+    })).pipe(Schema.fromKey("updates_pending")),
+    collatorVersions: Schema.optional(Schema.Array(Schema.String)).pipe(Schema.fromKey("collator_versions"))
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+).annotations({ identifier: "ViewIndexInfo" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ViewIndexInfo = typeof ViewIndexInfo.Type
+
+/**
  * What `GET /{db}/_design/{ddoc}/_info` tells of a design document's indexes.
  *
  * @since 0.1.0
@@ -194,9 +237,7 @@ export type DesignDocument = typeof DesignDocument.Type
  */
 export const DesignInfo = Schema.Struct({
   name: Schema.String,
-  viewIndex: Schema.propertySignature(
-    Schema.Struct({}, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-  ).pipe(Schema.fromKey("view_index"))
+  viewIndex: Schema.propertySignature(ViewIndexInfo).pipe(Schema.fromKey("view_index"))
 }).annotations({ identifier: "DesignInfo" })
 
 /**

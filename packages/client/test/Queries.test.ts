@@ -104,6 +104,32 @@ layer(TestLive, { excludeTestServices: true })("Mango", (it) => {
       assert.isFalse((yield* db.indexes).some((index) => index.name === "age"))
     }))
 
+  it.scoped("a partial index (partial_filter_selector) serves only its documents; a scan's warning is surfaced", () =>
+    Effect.gen(function*() {
+      const server = yield* CouchTestServer.CouchTestServer
+      const db = yield* seedPets
+      yield* db.createIndex({
+        index: { fields: ["age"], partial_filter_selector: { species: "cat" } },
+        ddoc: "cats-by-age",
+        name: "cats-age"
+      })
+      const listed = (yield* db.indexes).find((index) => index.name === "cats-age")
+      assert.isDefined(listed)
+      const cats = yield* db.find({ selector: { species: "cat", age: { $gte: 0 } }, useIndex: ["cats-by-age", "cats-age"] })
+      assert.strictEqual(cats.docs.length, pets.filter((pet) => pet.species === "cat").length)
+      // no index on `name`: every document is scanned, and CouchDB says so
+      const scanned = yield* db.find({ selector: { name: "Pet 3" } })
+      assert.deepStrictEqual(scanned.docs.map((doc) => doc._id), ["pet-03"])
+      if (server.kind === "couchdb") {
+        // measured on CouchDB 3.5.2
+        assert.strictEqual(
+          (listed!.def as { readonly partial_filter_selector?: unknown }).partial_filter_selector !== undefined,
+          true
+        )
+        assert.match(scanned.warning ?? "", /no matching index/i)
+      }
+    }))
+
   it.scoped("a sort no index can serve is a BadRequestError", () =>
     Effect.gen(function*() {
       const server = yield* CouchTestServer.CouchTestServer
@@ -333,6 +359,13 @@ layer(TestLive, { excludeTestServices: true })("design documents", (it) => {
       yield* db.ensureView("app", "ids", { map: "function (doc) { emit(doc._id, null) }" })
       const info = yield* db.designInfo("app")
       assert.strictEqual(info.name, "app")
+      // measured on CouchDB 3.5.2: the signature, the language, sizes, the updater's state, what is pending
+      assert.match(info.viewIndex.signature ?? "", /^[0-9a-f]{32}$/)
+      assert.strictEqual(info.viewIndex.language, "javascript")
+      assert.isNumber(info.viewIndex.sizes?.file)
+      assert.isBoolean(info.viewIndex.updaterRunning)
+      assert.isNumber(info.viewIndex.waitingClients)
+      assert.isNumber(info.viewIndex.updatesPending?.total)
     }))
 
   it.scoped("callUpdate runs an update handler", () =>
