@@ -102,15 +102,19 @@ export interface CouchTransport {
  * @example
  * ```ts
  * import { CouchTransport } from "@effect-couch/client"
- * import type { HttpClient } from "@effect/platform"
+ * import { FetchHttpClient, HttpClient } from "@effect/platform"
+ * import { Effect } from "effect"
  *
- * declare const client: HttpClient.HttpClient
- * declare const send: CouchTransport.CouchTransport["send"]
+ * // a transport that refuses everything, carried by the platform's client
+ * const send: CouchTransport.CouchTransport["send"] = () =>
+ *   Effect.fail(new CouchTransport.SendError({ reason: "connection" }))
  *
- * // a session given this client sends through `send` what it can, through `client` the rest
- * const faster = CouchTransport.withTransport(client, { send })
- * const carried = CouchTransport.fromClient(faster) // { send }
- * const none = CouchTransport.fromClient(client) // undefined
+ * const carried = Effect.gen(function*() {
+ *   const client = yield* HttpClient.HttpClient
+ *   // a session given `faster` sends through `send` what it can, through `client` the rest
+ *   const faster = CouchTransport.withTransport(client, { send })
+ *   return CouchTransport.fromClient(faster) !== undefined && CouchTransport.fromClient(client) === undefined
+ * }).pipe(Effect.provide(FetchHttpClient.layer))
  * ```
  *
  * @since 0.1.0
