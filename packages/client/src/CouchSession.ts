@@ -300,7 +300,6 @@ export interface Service extends Search.Analyzers {
    * its operations runs.
    */
   readonly node: (name?: string) => CouchNode.CouchNode
-  /** Creates a user in `_users` (`PUT /_users/org.couchdb.user:{name}`). */
   /**
    * `GET /_db_updates`: the server's database events (created, updated, deleted) as a stream: `normal` (the
    * events so far, then the last sequence), `longpoll` or `continuous`. A server admin's call.
