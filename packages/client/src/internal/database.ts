@@ -14,7 +14,7 @@ import * as View from "../View.js"
 import * as AttachmentImpl from "./attachment.js"
 import { type Codec, decodeRows, either, idOf, typed, untyped } from "./codec.js"
 import * as Design from "./design.js"
-import { boolParam, documentParams, jsonParam, readErrors, writeErrors } from "./endpoint.js"
+import { boolParam, documentParams, jsonParam, openRevsParams, readErrors, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as ChangesImpl from "./changes.js"
@@ -604,12 +604,7 @@ const documents = <A, D>(
         Request.json(transport, {
           method: "GET",
           path,
-          params: {
-            open_revs: revs === "all" ? "all" : JSON.stringify(revs),
-            revs: boolParam(options.revs),
-            latest: boolParam(options.latest),
-            attachments: boolParam(options.attachments)
-          }
+          params: openRevsParams(revs, options)
         }, OpenRevsAnswer, readErrors)).pipe(
           Effect.flatMap((answer) =>
             Effect.forEach(answer, (entry): Effect.Effect<Document.OpenRevision<A>, D> =>

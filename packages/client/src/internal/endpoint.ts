@@ -32,3 +32,15 @@ export const documentParams = (options: Document.GetOptions) => ({
   atts_since: jsonParam(options.attsSince),
   r: options.r
 })
+
+/** The query parameters of an `open_revs` read: every leaf, or these revisions. */
+export const openRevsParams = (
+  revs: "all" | ReadonlyArray<string>,
+  options: Pick<Document.GetOptions, "revs" | "latest" | "attachments" | "attsSince">
+) => ({
+  open_revs: revs === "all" ? "all" : JSON.stringify(revs),
+  revs: boolParam(options.revs),
+  latest: boolParam(options.latest),
+  attachments: boolParam(options.attachments),
+  atts_since: jsonParam(options.attsSince)
+})

@@ -18,7 +18,7 @@ import type * as Document from "../Document.js"
 import { attachmentNameProblem, contentTypeProblem, sendStream } from "./attachment.js"
 import type { Codec } from "./codec.js"
 import * as Design from "./design.js"
-import { boolParam, documentParams, readErrors, writeErrors } from "./endpoint.js"
+import { boolParam, documentParams, openRevsParams, readErrors, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
 import * as Multipart from "./multipart.js"
 import * as Names from "./names.js"
@@ -312,13 +312,7 @@ export const make = <A, D>(
       const request: Request.Request = {
         method: "GET",
         path,
-        params: {
-          open_revs: revs === "all" ? "all" : JSON.stringify(revs),
-          revs: boolParam(options.revs),
-          latest: boolParam(options.latest),
-          atts_since: options.attsSince === undefined ? undefined : JSON.stringify(options.attsSince),
-          attachments: "true"
-        },
+        params: openRevsParams(revs, { ...options, attachments: true }),
         headers: { accept: "multipart/mixed, application/json" }
       }
       const response = yield* Request.execute(transport, request, readErrors, Effect.succeed)
