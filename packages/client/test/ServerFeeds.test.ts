@@ -65,14 +65,20 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("_db_updates", (
         Stream.runCollect(couch.dbUpdates({ since })),
         (events) => updatesOf(events, name).some((event) => event.type === "updated")
       )
-      assert.deepStrictEqual(updatesOf(afterWrite, name).map((event) => event.type).slice(0, 2), ["created", "updated"])
+      // a cluster's nodes record their copies' events each: they arrive in no set order (measured on a 3-node
+      // CouchDB 3.5.2, an update recorded by another node came after the deletion)
+      const written = updatesOf(afterWrite, name).map((event) => event.type)
+      if (server.capabilities.cluster) assert.includeMembers(written, ["created", "updated"])
+      else assert.deepStrictEqual(written.slice(0, 2), ["created", "updated"])
       assert.strictEqual(Chunk.unsafeLast(afterWrite)._tag, "LastSeq")
       yield* db.delete
       const afterDelete = yield* eventually(
         Stream.runCollect(couch.dbUpdates({ since })),
         (events) => updatesOf(events, name).some((event) => event.type === "deleted")
       )
-      assert.strictEqual(updatesOf(afterDelete, name).at(-1)?.type, "deleted")
+      const deleted = updatesOf(afterDelete, name).map((event) => event.type)
+      if (server.capabilities.cluster) assert.include(deleted, "deleted")
+      else assert.strictEqual(deleted.at(-1), "deleted")
       // `limit`, and `descending`: the newest first
       const one = yield* Stream.runCollect(couch.dbUpdates({ since, limit: 1 }))
       assert.deepStrictEqual(Chunk.toReadonlyArray(one).map((event) => event._tag), ["DbUpdate", "LastSeq"])
@@ -84,7 +90,9 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("_db_updates", (
       const firstSeq = first._tag === "DbUpdate" ? first.seq : ""
       const rest = yield* Stream.runCollect(couch.dbUpdates({ since: firstSeq }))
       assert.isFalse(Chunk.some(rest, (event) => event._tag === "DbUpdate" && event.seq === firstSeq))
-      assert.strictEqual(updatesOf(rest, name).at(-1)?.type, "deleted")
+      const after = updatesOf(rest, name).map((event) => event.type)
+      if (server.capabilities.cluster) assert.include(after, "deleted")
+      else assert.strictEqual(after.at(-1), "deleted")
     }))
 
   it.scoped("longpoll waits for the next event; continuous gives events as they happen, and ends after its limit", () =>
