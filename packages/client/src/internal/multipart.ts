@@ -37,14 +37,6 @@ export const indexOf = (haystack: Uint8Array, needle: Uint8Array, from: number):
   return -1
 }
 
-const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
-  if (a.length === 0) return b
-  const joined = new Uint8Array(a.length + b.length)
-  joined.set(a, 0)
-  joined.set(b, a.length)
-  return joined
-}
-
 /**
  * A reader of a body pulled chunk by chunk: what it holds beyond what it gave is at most one chunk (plus, while
  * it looks for a delimiter, the bytes before it, bounded by `max`).
@@ -60,9 +52,34 @@ export interface Reader<E> {
 
 /** A reader of the chunks `pull` gives (`Option.none()` at the end). */
 export const reader = <E>(pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<E>>): Reader<E> => {
-  let held: Uint8Array = new Uint8Array(0)
+  // What is held is `store[start, end)`. A chunk is appended in the room after `end`, never over bytes handed out
+  // (they lie before `start`); a full store is replaced by one twice as large holding only what is held, so that a
+  // long search for a delimiter copies each byte a bounded number of times. With nothing held, a chunk becomes the
+  // store as it is (an attachment's bytes are handed on without a copy).
+  let store: Uint8Array = new Uint8Array(0)
+  let start = 0
+  let end = 0
+  const held = () => store.subarray(start, end)
+  const append = (bytes: Uint8Array) => {
+    if (start === end) {
+      store = bytes
+      start = 0
+      end = bytes.length
+      return
+    }
+    if (store.length - end < bytes.length) {
+      const live = end - start
+      const grown = new Uint8Array(Math.max(2 * live, live + bytes.length))
+      grown.set(store.subarray(start, end), 0)
+      store = grown
+      start = 0
+      end = live
+    }
+    store.set(bytes, end)
+    end += bytes.length
+  }
   let ended = false
-  /** Reads one more chunk into `held`; `false` at the end of the body. */
+  /** Reads one more chunk into what is held; `false` at the end of the body. */
   const more: Effect.Effect<boolean, E> = Effect.suspend(() =>
     ended ? Effect.succeed(false) : Effect.matchEffect(pull, {
       onFailure: Option.match({
@@ -73,23 +90,23 @@ export const reader = <E>(pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Op
         onSome: (error) => Effect.fail(error)
       }),
       onSuccess: (chunk) => {
-        for (const bytes of chunk) held = concat(held, bytes)
+        for (const bytes of chunk) append(bytes)
         return Effect.succeed(true)
       }
     })
   )
   const until = (delimiter: Uint8Array, max: number, what: string): Effect.Effect<Uint8Array, E | Malformed> => {
     const search = (from: number): Effect.Effect<Uint8Array, E | Malformed> => {
-      const at = indexOf(held, delimiter, from)
+      const bytes = held()
+      const at = indexOf(bytes, delimiter, from)
       if (at >= 0) {
-        const before = held.subarray(0, at)
-        held = held.subarray(at + delimiter.length)
-        return Effect.succeed(before)
+        start += at + delimiter.length
+        return Effect.succeed(bytes.subarray(0, at))
       }
-      if (held.length > max + delimiter.length) {
+      if (bytes.length > max + delimiter.length) {
         return Effect.fail(new Malformed("malformed", `${what} is longer than ${max} bytes`))
       }
-      const next = Math.max(0, held.length - delimiter.length + 1)
+      const next = Math.max(0, bytes.length - delimiter.length + 1)
       return Effect.flatMap(more, (got) =>
         got ? search(next) : Effect.fail(new Malformed("truncated", `the body ended in ${what}`)))
     }
@@ -97,15 +114,15 @@ export const reader = <E>(pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Op
   }
   const peek = (count: number): Effect.Effect<Uint8Array, E> =>
     Effect.suspend(() =>
-      held.length >= count ?
-        Effect.succeed(held.subarray(0, count)) :
-        Effect.flatMap(more, (got) => got ? peek(count) : Effect.succeed(held))
+      end - start >= count ?
+        Effect.succeed(store.subarray(start, start + count)) :
+        Effect.flatMap(more, (got) => got ? peek(count) : Effect.succeed(held()))
     )
   const take = (count: number, what: string): Effect.Effect<Uint8Array, E | Malformed> =>
     Effect.suspend(() => {
-      if (held.length > 0) {
-        const bytes = held.subarray(0, Math.min(count, held.length))
-        held = held.subarray(bytes.length)
+      if (end > start) {
+        const bytes = store.subarray(start, start + Math.min(count, end - start))
+        start += bytes.length
         return Effect.succeed(bytes)
       }
       return Effect.flatMap(more, (got) =>

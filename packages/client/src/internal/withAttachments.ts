@@ -368,18 +368,19 @@ export const make = <A, D>(
       }
       const path = yield* docPath(encoded["_id"])
       yield* Design.check(encoded["_id"], encoded)
-      const byName = new Map<string, Attachment.Upload<E, R>>()
-      const lengths = new Map<string, number>()
+      // each upload's bytes (a string encoded once) or stream, and its length
+      const byName = new Map<string, {
+        readonly contentType: string
+        readonly body: Uint8Array | Stream.Stream<Uint8Array, E | CouchError.InvalidArgumentError, R>
+        readonly length: number
+      }>()
       for (const upload of uploads) {
         const problem = attachmentNameProblem(upload.name) ??
           contentTypeProblem(upload.contentType) ??
           (byName.has(upload.name) ? `${JSON.stringify(upload.name)} is given twice` : undefined)
         if (problem !== undefined) return yield* invalid("attachment", problem)
-        const length = typeof upload.content === "string" ?
-          Multipart.utf8(upload.content).length :
-          upload.content instanceof Uint8Array ?
-          upload.content.length :
-          upload.contentLength
+        const body = typeof upload.content === "string" ? Multipart.utf8(upload.content) : upload.content
+        const length = body instanceof Uint8Array ? body.length : upload.contentLength
         if (length === undefined || !Number.isSafeInteger(length) || length < 0) {
           return yield* invalid(
             "content length",
@@ -392,12 +393,15 @@ export const make = <A, D>(
             `${JSON.stringify(upload.name)} has ${length} bytes, not the ${upload.contentLength} of contentLength`
           )
         }
-        byName.set(upload.name, upload)
-        lengths.set(upload.name, length)
+        byName.set(upload.name, {
+          contentType: upload.contentType.trim(),
+          body: body instanceof Uint8Array ? body : lengthChecked(upload.name, length, body),
+          length
+        })
       }
       const attachments: Record<string, unknown> = isRecord(encoded["_attachments"]) ? { ...encoded["_attachments"] } : {}
       for (const [name, upload] of byName) {
-        attachments[name] = { follows: true, content_type: upload.contentType.trim(), length: lengths.get(name) }
+        attachments[name] = { follows: true, content_type: upload.contentType, length: upload.length }
       }
       const json = { ...encoded, _attachments: attachments }
       const problem = Json.jsonProblem(json)
@@ -414,20 +418,14 @@ export const make = <A, D>(
         { headers: { "Content-Type": "application/json" }, body: jsonBytes, length: jsonBytes.length },
         ...order.map((name) => {
           const upload = byName.get(name)!
-          const length = lengths.get(name)!
-          const content = upload.content
           return {
             headers: {
               "Content-Disposition": `attachment; filename="${name.replace(/["\\]/g, (c) => `\\${c}`)}"`,
-              "Content-Type": upload.contentType.trim(),
-              "Content-Length": String(length)
+              "Content-Type": upload.contentType,
+              "Content-Length": String(upload.length)
             },
-            body: typeof content === "string" ?
-              Multipart.utf8(content) :
-              content instanceof Uint8Array ?
-              content :
-              lengthChecked(name, length, content),
-            length
+            body: upload.body,
+            length: upload.length
           }
         })
       ])
