@@ -206,7 +206,12 @@ export const ReshardJob = Schema.Struct({
   target: Schema.Array(Schema.String),
   jobState: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("job_state")),
   splitState: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("split_state")),
-  stateInfo: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })).pipe(
+  // no decoded record holds a `__proto__` key (decoding assigns each key, and that one sets the prototype, as
+  // measured with effect 3.22): the key is left out of the schema, so that its arbitrary does not make one
+  stateInfo: Schema.optional(Schema.Record({
+    key: Schema.String.pipe(Schema.filter((key) => key !== "__proto__", { message: () => "a __proto__ key" })),
+    value: Schema.Unknown
+  })).pipe(
     Schema.fromKey("state_info")
   ),
   node: Schema.String,
