@@ -165,5 +165,61 @@ describe("the transport on its own", () => {
       assert.strictEqual((failed as CouchError.TransportError).reason, "connection")
       assert.include((failed as CouchError.TransportError).description ?? "", "ECONNREFUSED")
     }))
-})
 
+  it.scoped("a small body of a known length arrives whole with its answer; a HEAD's length announces no body", () =>
+    Effect.gen(function*() {
+      const doc = JSON.stringify({ _id: "doc", _rev: "1-a", text: "é".repeat(1000) })
+      const url = yield* server((request, response) => {
+        const bytes = Buffer.from(doc)
+        response.writeHead(200, { "content-type": "application/json", "content-length": String(bytes.length) })
+        // sent in two writes: the answer waits for both
+        if (request.method === "HEAD") return response.end()
+        response.write(bytes.subarray(0, 100))
+        setTimeout(() => response.end(bytes.subarray(100)), 50)
+      })
+      const agent = yield* NodeCouchTransport.makeAgent()
+      const transport = NodeCouchTransport.make(agent)
+      const answer = yield* transport.send({ method: "GET", url: `${url}/db/doc`, headers: {}, body: undefined })
+      assert.strictEqual(answer.status, 200)
+      assert.strictEqual(new TextDecoder().decode(yield* answer.body), doc)
+      const head = yield* transport.send({ method: "HEAD", url: `${url}/db/doc`, headers: {}, body: undefined })
+      assert.strictEqual(head.headers["content-length"], String(Buffer.byteLength(doc)))
+      assert.strictEqual((yield* head.body).length, 0)
+    }))
+
+  it.scoped("a small body that breaks off fails the request; interrupting while it arrives aborts it", () =>
+    Effect.gen(function*() {
+      const closed = yield* Deferred.make<void>()
+      const url = yield* server((request, response) => {
+        response.writeHead(200, { "content-type": "application/json", "content-length": "1000" })
+        response.write("{\"_id\":")
+        if (request.url === "/db/broken") return setTimeout(() => request.socket.destroy(), 20)
+        request.socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+      })
+      const agent = yield* NodeCouchTransport.makeAgent()
+      const transport = NodeCouchTransport.make(agent)
+      const broken = yield* Effect.flip(transport.send({ method: "GET", url: `${url}/db/broken`, headers: {}, body: undefined }))
+      assert.strictEqual(broken.reason, "body")
+      const fiber = yield* Effect.fork(transport.send({ method: "GET", url: `${url}/db/slow`, headers: {}, body: undefined }))
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "not aborted" }))
+    }))
+
+  it.scoped("a session reading a small body that breaks off fails with a TransportError", () =>
+    Effect.gen(function*() {
+      const url = yield* server((request, response) => {
+        response.writeHead(200, { "content-type": "application/json", "content-length": "1000" })
+        response.write("{\"_id\":")
+        setTimeout(() => request.socket.destroy(), 20)
+      })
+      const agent = yield* NodeCouchTransport.makeAgent()
+      const couch = yield* CouchSession.make({ url, retry: false }).pipe(
+        Effect.provideService(HttpClient.HttpClient, NodeCouchTransport.makeClient(agent))
+      )
+      const db = yield* couch.use("db")
+      const failed = yield* Effect.flip(db.get("doc"))
+      assert.instanceOf(failed, CouchError.TransportError)
+      assert.strictEqual((failed as CouchError.TransportError).reason, "connection")
+    }))
+})

@@ -24,6 +24,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import type * as CouchAuth from "../CouchAuth.js"
 import * as CouchError from "../CouchError.js"
 import type * as CouchTransport from "../CouchTransport.js"
@@ -154,13 +155,13 @@ export const toHttpRequest = (transport: Transport, request: Request): HttpClien
 
 /** The URL of a request as errors name it: the server's URL (never credentials), the path, the set parameters. */
 export const fullUrl = (transport: Transport, request: Request): string => {
-  if (request.params === undefined) return transport.baseUrl + request.path
-  const query = new URLSearchParams()
-  for (const [key, value] of Object.entries(request.params)) {
-    if (value !== undefined) query.append(key, String(value))
+  const params = request.params
+  let query: URLSearchParams | undefined
+  for (const key in params) {
+    const value = params[key]
+    if (value !== undefined) (query ??= new URLSearchParams()).append(key, String(value))
   }
-  const search = query.toString()
-  return search === "" ? transport.baseUrl + request.path : `${transport.baseUrl}${request.path}?${search}`
+  return query === undefined ? transport.baseUrl + request.path : `${transport.baseUrl}${request.path}?${query.toString()}`
 }
 
 const transportError = (
@@ -301,31 +302,57 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
   request: Request,
   errors: Errors,
   onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => exchange(transport, request, errors, onSuccess, undefined)
+
+/**
+ * {@link execute} in a span of its own (`name`, with `attributes`, and the method, status and CouchDB's request id of
+ * the answer), for an operation that is one request. Through the platform's client the span is the parent of the
+ * client's span; through a transport nothing runs below it, so it is not made the current span of what runs inside
+ * (which would copy the fiber's context, twice per request: about half the cost of a span).
+ */
+export const executeInSpan = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
+  transport: Transport,
+  request: Request,
+  errors: Errors,
+  onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>,
+  name: string,
+  attributes: Record<string, unknown>
+): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =>
+  Effect.useSpan(name, { attributes, captureStackTrace: false }, (span) => exchange(transport, request, errors, onSuccess, span))
+
+/** Sends, maps the status, annotates the span (`span`, or the current one), within the timeout and retries. */
+const exchange = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
+  transport: Transport,
+  request: Request,
+  errors: Errors,
+  onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>,
+  span: Tracer.Span | undefined
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
   const direct = transport.direct
   const sent: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | CouchError.TransportError> =
     direct !== undefined && sendable(request.body) ?
       sendDirect(transport, direct, request) :
-      transport.client.execute(toHttpRequest(transport, request))
-  const exchange = Effect.matchEffect(sent, {
-    onFailure: (error) =>
-      Effect.fail(error._tag === "TransportError" ? error : transportError(transport, request, error)),
-    onSuccess: (response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
-      const answered: Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =
-        response.status >= 200 && response.status < 300 ?
+      span === undefined ? transport.client.execute(toHttpRequest(transport, request)) :
+      Effect.withParentSpan(transport.client.execute(toHttpRequest(transport, request)), span)
+  return Effect.withFiberRuntime((fiber) => {
+    const exchange = Effect.matchEffect(sent, {
+      onFailure: (error) =>
+        Effect.fail(error._tag === "TransportError" ? error : transportError(transport, request, error)),
+      onSuccess: (response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
+        // the span current when the answer arrives (the operation's): annotated in place, no effect of its own
+        annotate(span ?? fiber.currentSpan, request, response)
+        return response.status >= 200 && response.status < 300 ?
           onSuccess(response) :
           statusError(transport, request, response, errors)
-      return Effect.zipRight(annotateSpan(request, response), answered)
-    }
-  })
-  return Effect.withFiberRuntime((fiber) =>
-    bounded(
+      }
+    })
+    return bounded(
       transport,
       request,
       exchange,
       request.timeout ?? Option.getOrUndefined(fiber.getFiberRef(currentTimeout)) ?? transport.timeout
     )
-  )
+  })
 }
 
 /** Whether a transport can send this body: none, bytes or a stream (not `FormData`, nor a platform's raw body). */
@@ -393,6 +420,12 @@ class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpC
     return this.platformRequest ??= toHttpRequest(this.transport, this.sent)
   }
 
+  /** One header, without making the whole record of them. */
+  header(name: string): string | undefined {
+    const value = this.source.headers[name]
+    return value === undefined || typeof value === "string" ? value : value.join(", ")
+  }
+
   get headers(): Headers.Headers {
     if (this.cachedHeaders !== undefined) return this.cachedHeaders
     const headers: Record<string, string> = {}
@@ -429,11 +462,15 @@ class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpC
   }
 
   get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
-    return Effect.flatMap(this.bytes, (bytes) => {
-      try {
-        return Effect.succeed(bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes)) as unknown)
-      } catch (cause) {
-        return Effect.fail(this.readError(cause))
+    // one step for reading and parsing: this is on the path of every answer read through a transport
+    return Effect.matchEffect(this.source.body, {
+      onFailure: (error) => Effect.fail(this.readError(error.cause ?? error)),
+      onSuccess: (bytes) => {
+        try {
+          return Effect.succeed(bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes)) as unknown)
+        } catch (cause) {
+          return Effect.fail(this.readError(cause))
+        }
       }
     })
   }
@@ -474,14 +511,21 @@ export const currentTimeout: FiberRef.FiberRef<Option.Option<Duration.DurationIn
   () => FiberRef.unsafeMake(Option.none<Duration.DurationInput>())
 )
 
+/** CouchDB's id of the request that gave `response`. */
+const requestIdOf = (response: HttpClientResponse.HttpClientResponse): string | undefined =>
+  response instanceof SentResponse ? response.header("x-couch-request-id") : response.headers["x-couch-request-id"]
+
 /** Puts the request and the answer on the operation's span: method, status, CouchDB's request id. */
-const annotateSpan = (request: Request, response: HttpClientResponse.HttpClientResponse) => {
-  const requestId = response.headers["x-couch-request-id"]
-  return Effect.annotateCurrentSpan({
-    "http.request.method": request.method,
-    "http.response.status_code": response.status,
-    ...(requestId === undefined ? {} : { "couchdb.request_id": requestId })
-  })
+const annotate = (
+  span: Tracer.AnySpan | undefined,
+  request: Request,
+  response: HttpClientResponse.HttpClientResponse
+): void => {
+  if (span === undefined || span._tag !== "Span") return
+  span.attribute("http.request.method", request.method)
+  span.attribute("http.response.status_code", response.status)
+  const requestId = requestIdOf(response)
+  if (requestId !== undefined) span.attribute("couchdb.request_id", requestId)
 }
 
 const bounded = <A, E, R>(

@@ -13,6 +13,9 @@ import type { Dispatcher } from "undici"
 /** The most of an unread body kept before the connection is paused (a streamed body past it waits for its reader). */
 const highWaterMark = 1024 * 1024
 
+/** A body announced at most this long (`content-length`) is read whole before its answer is handed on. */
+const wholeBelow = 64 * 1024
+
 /** Why undici failed, as a transport's reason. */
 const reasonOf = (error: unknown): CouchTransport.SendError["reason"] => {
   const code = (error as { readonly code?: unknown } | null)?.code
@@ -166,6 +169,66 @@ const split = (url: string): { readonly origin: string; readonly path: string } 
   return slash === -1 ? { origin: url, path: "/" } : { origin: url.slice(0, slash), path: url.slice(slash) }
 }
 
+/**
+ * undici's handler of one request: hands the answer on when its status and headers arrive, or, for a body of a
+ * known small length, once the whole body is there (one step for the reader instead of two). One object per
+ * request, its callbacks on the prototype.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly source = new Body()
+  /** The answer was handed on, or is being read whole. */
+  started = false
+  /** The status and headers of an answer being read whole before it is handed on. */
+  pending: { readonly status: number; readonly headers: Answer["headers"] } | undefined = undefined
+
+  constructor(private readonly resume: (effect: Effect.Effect<CouchTransport.Response, CouchTransport.SendError>) => void) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.source.controller = controller
+    if (this.source.aborted) controller.abort(interrupted)
+  }
+
+  onResponseStart(_: Dispatcher.DispatchController, status: number, headers: Answer["headers"]): void {
+    if (status < 200) return
+    this.started = true
+    const length = headers["content-length"]
+    if (typeof length === "string" && Number(length) <= wholeBelow) {
+      this.source.whole = true
+      this.pending = { status, headers }
+      return
+    }
+    this.resume(Effect.succeed(new Answer(status, headers, this.source)))
+  }
+
+  onResponseData(_: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.source.data(chunk)
+  }
+
+  onResponseEnd(): void {
+    this.source.end()
+    const pending = this.pending
+    if (pending !== undefined) this.resume(Effect.succeed(new Answer(pending.status, pending.headers, this.source)))
+  }
+
+  onResponseError(_: Dispatcher.DispatchController, error: Error): void {
+    if (this.pending !== undefined) {
+      this.pending = undefined
+      return this.resume(Effect.fail(new CouchTransport.SendError({ reason: "body", cause: error })))
+    }
+    if (this.started) return this.source.fail(error)
+    if (this.source.aborted) return
+    this.resume(Effect.fail(new CouchTransport.SendError({ reason: reasonOf(error), cause: error })))
+  }
+
+  /** The request's fiber was interrupted: a request whose answer was not handed on yet is aborted. */
+  interrupt(): void {
+    if (!this.started || this.pending !== undefined) {
+      this.source.aborted = true
+      this.source.controller?.abort(interrupted)
+    }
+  }
+}
+
 /** Sends one request through `dispatcher`; `body` is what undici sends. */
 const dispatch = (
   dispatcher: Dispatcher,
@@ -174,26 +237,7 @@ const dispatch = (
 ): Effect.Effect<CouchTransport.Response, CouchTransport.SendError> =>
   Effect.async<CouchTransport.Response, CouchTransport.SendError>((resume) => {
     const { origin, path } = split(request.url)
-    const source = new Body()
-    let started = false
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart: (controller) => {
-        source.controller = controller
-        if (source.aborted) controller.abort(interrupted)
-      },
-      onResponseStart: (_, status, headers) => {
-        if (status < 200) return
-        started = true
-        resume(Effect.succeed(new Answer(status, headers, source)))
-      },
-      onResponseData: (_, chunk) => source.data(chunk),
-      onResponseEnd: () => source.end(),
-      onResponseError: (_, error) => {
-        if (started) return source.fail(error)
-        if (source.aborted) return
-        resume(Effect.fail(new CouchTransport.SendError({ reason: reasonOf(error), cause: error })))
-      }
-    }
+    const exchange = new Exchange(resume)
     try {
       dispatcher.dispatch({
         origin,
@@ -201,16 +245,11 @@ const dispatch = (
         method: request.method,
         headers: request.headers as Record<string, string>,
         body
-      }, handler)
+      }, exchange)
     } catch (error) {
       return resume(Effect.fail(new CouchTransport.SendError({ reason: reasonOf(error), cause: error })))
     }
-    return Effect.sync(() => {
-      if (!started) {
-        source.aborted = true
-        source.controller?.abort(interrupted)
-      }
-    })
+    return Effect.sync(() => exchange.interrupt())
   })
 
 /** The transport over a dispatcher (an `Agent`, a `Pool`, ...). */
