@@ -9,13 +9,14 @@ import { assert, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import { CouchAuth, CouchSession } from "../src/index.js"
+import { CouchAuth, CouchSession, CouchTransport } from "../src/index.js"
 import { fakeClient, json } from "./fake.js"
 import { TestLive, throwawayUser } from "./support.js"
 
@@ -219,5 +220,51 @@ layer(TestLive, { excludeTestServices: true })("observability", (it) => {
       })).pipe(Effect.provide(fake.layer)))
       assert.isAbove(spans.length, 2)
       for (const text of texts()) assert.notInclude(text, token)
+    }))
+
+  it.effect("a document read is a span under the caller's, annotated with the answer, over the client or a transport", () =>
+    Effect.gen(function*() {
+      const answer = () => json(200, { _id: "x", _rev: "1-a" }, { "x-couch-request-id": "req-1" })
+      const fake = fakeClient(answer)
+      // a transport answering the same, carried by the fake client
+      const carried = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, (client) =>
+          CouchTransport.withTransport(client, {
+            send: () =>
+              Effect.succeed({
+                status: 200,
+                headers: { "content-type": "application/json", "x-couch-request-id": "req-1" },
+                body: Effect.succeed(new TextEncoder().encode(JSON.stringify({ _id: "x", _rev: "1-a" }))),
+                stream: Stream.empty
+              })
+          }))
+      ).pipe(Layer.provide(fake.layer))
+      for (const [via, clientLayer] of [["client", fake.layer], ["transport", carried]] as const) {
+        const { observed, spans } = yield* recorder
+        yield* observed(Effect.scoped(Effect.gen(function*() {
+          const couch = yield* CouchSession.make({ url: "http://couch.test", auth: CouchAuth.basic("u", Redacted.make("p")) })
+          const db = yield* couch.use("things")
+          const doc = yield* db.get("x").pipe(Effect.withSpan("caller"))
+          assert.strictEqual(doc._id, "x")
+        })).pipe(Effect.provide(clientLayer)))
+        const caller = spans.find((span) => span.name === "caller")
+        const get = spans.find((span) => span.name === "Database.get")
+        assert.isDefined(get, via)
+        assert.strictEqual(Option.getOrUndefined(get!.parent)?.spanId, caller?.spanId, via)
+        assert.strictEqual(get!.attributes.get("http.response.status_code"), 200, via)
+        assert.strictEqual(get!.attributes.get("http.request.method"), "GET", via)
+        assert.strictEqual(get!.attributes.get("couchdb.request_id"), "req-1", via)
+        assert.strictEqual(get!.attributes.get("couchdb.document"), "x", via)
+        assert.strictEqual(get!.status._tag, "Ended", via)
+        const requests = spans.filter((span) => span.name.startsWith("http.client"))
+        if (via === "client") {
+          // the platform's span of the request is the read's child
+          assert.strictEqual(requests.length, 1)
+          assert.strictEqual(Option.getOrUndefined(requests[0].parent)?.spanId, get!.spanId)
+        } else {
+          assert.strictEqual(requests.length, 0)
+        }
+      }
     }))
 })

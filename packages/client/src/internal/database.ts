@@ -315,7 +315,8 @@ const copiesOf = (transport: Request.Transport, root: string) =>
 /** The span of a database operation (`Database.{operation}`), with the document's id when it has one. */
 const spanOf = (attributes: Record<string, string>) => (operation: string, id?: string) =>
   Effect.withSpan(`Database.${operation}`, {
-    attributes: id === undefined ? attributes : { ...attributes, "couchdb.document": id }
+    attributes: id === undefined ? attributes : { ...attributes, "couchdb.document": id },
+    captureStackTrace: false
   })
 
 /** The results of a `_bulk_docs` request, one per document. */
@@ -369,10 +370,14 @@ const documents = <A, D>(
     const path = docPath(id)
     if (Either.isLeft(path)) return Effect.fail(path.left).pipe(span("get", id))
     const request: Request.Request = { method: "GET", path: path.right, params: documentParams(options) }
-    return Request.execute(transport, request, readErrors, (response) =>
-      Request.readJson(transport, request, response, (json) => codec.decodeSync(json) ?? codec.decode(json))).pipe(
-        span("get", id)
-      )
+    return Request.executeInSpan(
+      transport,
+      request,
+      readErrors,
+      (response) => Request.readJson(transport, request, response, (json) => codec.decodeSync(json) ?? codec.decode(json)),
+      "Database.get",
+      { ...attributes, "couchdb.document": id }
+    )
   }
 
   /** `_bulk_docs`, and whether the server answered 202 (some documents lack the write quorum). */
