@@ -4,7 +4,7 @@
 import * as Options from "@effect/cli/Options"
 import * as CouchAuth from "@effect-couch/client/CouchAuth"
 import * as CouchSession from "@effect-couch/client/CouchSession"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeCouchTransport from "@effect-couch/node/NodeCouchTransport"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
@@ -54,7 +54,10 @@ export interface Connection {
 /** How to report, from the options. */
 export const reporting = (connection: Connection): Reporting => ({ quiet: connection.quiet, json: connection.json })
 
-/** The session the options describe, on undici; it logs out (a cookie session) when released. */
+/**
+ * The session the options describe, over `@effect-couch/node`'s undici transport (a basic-auth session's requests
+ * straight through undici's dispatcher); it logs out (a cookie session) when released.
+ */
 export const sessionLayer = (connection: Connection) => {
   const auth = Option.match(connection.user, {
     onNone: () => undefined,
@@ -67,5 +70,5 @@ export const sessionLayer = (connection: Connection) => {
     url: connection.url,
     auth,
     timeout: Duration.seconds(connection.timeout)
-  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  }).pipe(Layer.provide(NodeCouchTransport.layer()))
 }
