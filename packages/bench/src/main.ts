@@ -57,7 +57,8 @@ const usage = `pnpm bench [options]
                         platform (NodeHttpClient.layerUndici alone), or both: every effect-couch contender
                         also runs with the platform's client, labelled <label>+platform, in the same rounds
   --baseline DIR        also run every effect-couch contender with the client of another checkout
-                        (DIR/packages/client/src, e.g. \`git archive HEAD packages/client | tar -x -C DIR\`),
+                        (DIR/packages/client/src, and DIR/packages/node/src when there, e.g.
+                        \`git archive HEAD packages/client packages/node | tar -x -C DIR\`),
                         labelled <label>@base, in the same rounds: a change's before and after in one run
   --profile             after each workload's rounds, one more run of effect-couch and of the others
                         under the V8 profiler (the measurement only), on the canned server for the
@@ -216,15 +217,18 @@ const tsxArgs = ["--import", "tsx"]
 const bundleWorker = async (name: string, client?: string) => {
   const bundleDir = Path.join(packageDir, "build", name)
   Fs.rmSync(bundleDir, { recursive: true, force: true })
-  // a baseline without CouchTransport.ts (before the seam): the node package is bundled against the workspace's
+  // a baseline without CouchTransport.ts (before the seam): the node package is bundled against the workspace's;
+  // a baseline with a node package of its own runs its own transport
   const seam = client === undefined ? undefined : Path.join(Path.dirname(client), "CouchTransport.ts")
+  const node = client === undefined ? undefined : Path.join(Path.dirname(client), "..", "..", "node", "src", "index.ts")
   await Esbuild.build({
     ...(client === undefined || seam === undefined ? {} : {
       alias: {
         "@effect-couch/client": client,
         "@effect-couch/client/CouchTransport": Fs.existsSync(seam) ?
           seam :
-          Path.join(packageDir, "..", "client", "src", "CouchTransport.ts")
+          Path.join(packageDir, "..", "client", "src", "CouchTransport.ts"),
+        ...(node !== undefined && Fs.existsSync(node) ? { "@effect-couch/node": node } : {})
       }
     }),
     absWorkingDir: packageDir,

@@ -106,7 +106,7 @@ export const bundleLocator = () => {
     return map
   }
   return (url: string, line: number, column: number): Location => {
-    if (!/\/build\/worker\//.test(url)) return { url, line }
+    if (!/\/build\/worker[^/]*\//.test(url)) return { url, line }
     const map = mapOf(url)
     const segments = map?.lines[line]
     if (map == null || segments === undefined || segments.length === 0) return { url, line }
