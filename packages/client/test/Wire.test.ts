@@ -4,8 +4,10 @@
  */
 import { Arbitraries } from "@effect-couch/testing"
 import { assert, describe, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
 import * as FastCheck from "effect/FastCheck"
-import { rowsScanner } from "../src/internal/wire.js"
+import * as Schema from "effect/Schema"
+import { bulkGetResultProblem, rowsScanner } from "../src/internal/wire.js"
 
 const scan = (text: string, cuts: ReadonlyArray<number>, field?: string) => {
   const scanner = rowsScanner(field)
@@ -93,4 +95,49 @@ describe("rowsScanner", () => {
       assert.deepStrictEqual(JSON.parse(rest ?? "null"), { results: [], last_seq: lastSeq, pending: 0 })
     }
   )
+})
+
+/** The schema a `_bulk_get` result was decoded with before its loop check: the reference it must agree with. */
+const BulkGetResultSchema = Schema.Struct({
+  id: Schema.String,
+  docs: Schema.Array(Schema.Union(
+    Schema.Struct({
+      error: Schema.Struct({
+        id: Schema.optional(Schema.String),
+        rev: Schema.optional(Schema.String),
+        error: Schema.String,
+        reason: Schema.optional(Schema.String)
+      })
+    }),
+    Schema.Struct({ ok: Schema.Unknown })
+  ))
+})
+
+/** Values near a `_bulk_get` result: well-formed ones, with a field dropped, replaced or added, and anything. */
+const nearBulkGetResult = FastCheck.oneof(
+  Arbitrary.make(BulkGetResultSchema),
+  FastCheck.tuple(
+    Arbitrary.make(BulkGetResultSchema),
+    FastCheck.nat(),
+    FastCheck.constantFrom("id", "docs", "error", "ok", "rev", "reason"),
+    FastCheck.oneof(FastCheck.constant(undefined), Arbitraries.jsonValue, FastCheck.constant({ error: 1 }))
+  ).map(([result, at, field, value]) => {
+    const docs = result.docs.map((entry) => ({ ...entry })) as Array<Record<string, unknown>>
+    if (docs.length === 0 || field === "id" || field === "docs") return { ...result, [field]: value }
+    const entry = docs[at % docs.length]!
+    if (field === "error" || field === "ok") {
+      if (value === undefined) delete entry[field]
+      else entry[field] = value
+    } else if (typeof entry.error === "object" && entry.error !== null) {
+      entry.error = { ...entry.error, [field]: value }
+    }
+    return { ...result, docs }
+  }),
+  Arbitraries.jsonValue
+)
+
+describe("bulkGetResultProblem", () => {
+  it.prop("accepts exactly what the schema it replaced accepts", [nearBulkGetResult], ([value]) => {
+    assert.strictEqual(bulkGetResultProblem(value) === undefined, Schema.is(BulkGetResultSchema)(value), JSON.stringify(value))
+  }, { fastCheck: { numRuns: 2000 } })
 })

@@ -48,18 +48,33 @@ const OpenRevsAnswer = Schema.Array(Schema.Union(
   Schema.Struct({ missing: Schema.String }),
   Schema.Struct({ ok: Schema.Unknown })
 ))
-const BulkGetError = Schema.Struct({
-  id: Schema.optional(Schema.String),
-  rev: Schema.optional(Schema.String),
-  error: Schema.String,
-  reason: Schema.optional(Schema.String)
-})
-const BulkGetAnswer = Schema.Struct({
-  results: Schema.Array(Schema.Struct({
-    id: Schema.String,
-    docs: Schema.Array(Schema.Union(Schema.Struct({ error: BulkGetError }), Schema.Struct({ ok: Schema.Unknown })))
-  }))
-})
+const BulkGetAnswer = Schema.Struct({ results: Wire.checkedArray<Wire.BulkGetResult>("results", Wire.bulkGetResultProblem) })
+/**
+ * The documents of a `_bulk_get` answer decoded in a plain loop, or `undefined` when the codec cannot decode them
+ * synchronously (then they are decoded one effect each).
+ */
+const bulkGetSync = <A, D>(
+  codec: Codec<A, D>,
+  results: ReadonlyArray<Wire.BulkGetResult>,
+  failure: (result: Wire.BulkGetResult, error: Extract<Wire.BulkGetResult["docs"][number], { error: unknown }>["error"]) => Document.WriteFailure
+): Effect.Effect<Array<{ readonly id: string; readonly docs: Array<Either.Either<A, Document.WriteFailure>> }>, D> | undefined => {
+  const out: Array<{ readonly id: string; readonly docs: Array<Either.Either<A, Document.WriteFailure>> }> = []
+  for (const result of results) {
+    const docs: Array<Either.Either<A, Document.WriteFailure>> = []
+    for (const entry of result.docs) {
+      if ("ok" in entry) {
+        const doc = codec.decodeSync(entry.ok)
+        if (doc === undefined) return undefined
+        if (Either.isLeft(doc)) return Effect.fail(doc.left)
+        docs.push(Either.right(doc.right))
+      } else {
+        docs.push(Either.left(failure(result, entry.error)))
+      }
+    }
+    out.push({ id: result.id, docs })
+  }
+  return Effect.succeed(out)
+}
 /** A row of `_all_docs` as the server sends it. */
 interface AllDocsWireRow {
   readonly id?: string
@@ -704,18 +719,17 @@ const documents = <A, D>(
             r: options.r
           }
         }, BulkGetAnswer, readErrors)
+        const failure = (result: Wire.BulkGetResult, error: Extract<Wire.BulkGetResult["docs"][number], { error: unknown }>["error"]) =>
+          new Document.WriteFailure({ id: error.id ?? result.id, error: error.error, reason: error.reason })
+        // in a loop when the codec decodes synchronously (a backup reads every document through here)
+        const decoded = bulkGetSync(codec, answer.results, failure)
+        if (decoded !== undefined) return yield* decoded
         return yield* Effect.forEach(answer.results, (result) =>
           Effect.map(
             Effect.forEach(result.docs, (entry): Effect.Effect<Either.Either<A, Document.WriteFailure>, D> =>
               "ok" in entry ?
                 Effect.map(codec.decode(entry.ok), Either.right) :
-                Effect.succeed(Either.left(
-                  new Document.WriteFailure({
-                    id: entry.error.id ?? result.id,
-                    error: entry.error.error,
-                    reason: entry.error.reason
-                  })
-                ))),
+                Effect.succeed(Either.left(failure(result, entry.error)))),
             (docs) => ({ id: result.id, docs })
           ))
       }).pipe(span("bulkGet")),

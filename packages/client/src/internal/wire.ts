@@ -54,6 +54,42 @@ export const isString = (value: unknown): value is string => typeof value === "s
 /** A sequence: CouchDB 2+ sends strings, CouchDB 1.x and PouchDB numbers. */
 export const isSequence = (value: unknown): boolean => typeof value === "string" || typeof value === "number"
 
+/** A result of `_bulk_get`: a requested id and, per revision asked for, the document or why it is not there. */
+export interface BulkGetResult {
+  readonly id: string
+  readonly docs: ReadonlyArray<
+    | { readonly error: { readonly id?: string; readonly rev?: string; readonly error: string; readonly reason?: string } }
+    | { readonly ok: unknown }
+  >
+}
+/** What is wrong with an entry of a result's `docs`: `{ error: { error, id?, rev?, reason? } }` or `{ ok }`. */
+const bulkGetEntryProblem = (entry: unknown): string | undefined => {
+  if (!isObject(entry)) return "not an object"
+  const error = entry.error
+  if (isObject(error) && typeof error.error === "string") {
+    const wrong = optionalField(error, "id", "a string", isString) ??
+      optionalField(error, "rev", "a string", isString) ??
+      optionalField(error, "reason", "a string", isString)
+    if (wrong === undefined) return undefined
+    if (!("ok" in entry)) return `error.${wrong}`
+  }
+  return "ok" in entry ? undefined : "neither ok nor an error"
+}
+/**
+ * What is wrong with a result of `_bulk_get` (`undefined`: nothing), checked in a loop: the answer of a batch holds
+ * every document of it. A property test holds it to the schema it replaced.
+ */
+export const bulkGetResultProblem = (result: unknown): string | undefined => {
+  if (!isObject(result)) return "not an object"
+  if (typeof result.id !== "string") return "id is not a string"
+  if (!Array.isArray(result.docs)) return "docs is not an array"
+  for (let i = 0; i < result.docs.length; i++) {
+    const wrong = bulkGetEntryProblem(result.docs[i])
+    if (wrong !== undefined) return `docs[${i}]: ${wrong}`
+  }
+  return undefined
+}
+
 /**
  * Finds the elements of the top-level `rows` array (or another `field`) of a JSON answer as its text arrives, for
  * reading a long answer row by row in constant memory. `push` takes the next piece of text and gives the rows it
