@@ -7,6 +7,8 @@
  *
  *   --docs N      documents of ~200 bytes (default 100000)
  *   --rounds N    rounds, interleaved (default 1); the table shows the medians
+ *   --basic       couch with basic authentication instead of a cookie session (--cookie): its requests then go
+ *                 through @effect-couch/node's transport (a cookie session's go through the platform's client)
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -25,6 +27,7 @@ const argument = (name: string, fallback: number) => {
 }
 const docs = argument("docs", 100_000)
 const rounds = argument("rounds", 1)
+const couchAuth = process.argv.includes("--basic") ? [] : ["--cookie"]
 
 interface Server {
   readonly url: string
@@ -198,8 +201,9 @@ let complete = true
 for (let round = 0; round < rounds; round++) {
   const couchFile = Path.join(dir, `couch-${round}.txt`)
   const cbFile = Path.join(dir, `couchbackup-${round}.txt`)
-  // couch logs in once (--cookie), as couchbackup does: the embedded server hashes basic credentials on every request
-  rows[0]!.measures.push(await timed([couchBin, "backup", source, couchFile, "-q", "--cookie"]))
+  // couch logs in once (--cookie), as couchbackup does: the embedded server hashes basic credentials on every
+  // request; --basic sends them with each request instead, through the node transport
+  rows[0]!.measures.push(await timed([couchBin, "backup", source, couchFile, "-q", ...couchAuth]))
   out(`round ${round + 1}: couch backup ${rows[0]!.measures.at(-1)!.wall} s`)
   rows[1]!.measures.push(
     await timed([couchbackupBin, "--url", withCredentials(""), "--db", source, "--log", `${cbFile}.log`], {
@@ -218,7 +222,7 @@ for (let round = 0; round < rounds; round++) {
   const cbTarget = `${prefix}-cb-${round}`
   await call("PUT", `/${cbTarget}`)
   if (server.kind === "embedded") await call("PUT", `/${cbTarget}/_security`, {})
-  rows[2]!.measures.push(await timed([couchBin, "restore", couchTarget, couchFile, "--create", "-q", "--cookie"]))
+  rows[2]!.measures.push(await timed([couchBin, "restore", couchTarget, couchFile, "--create", "-q", ...couchAuth]))
   out(`round ${round + 1}: couch restore ${rows[2]!.measures.at(-1)!.wall} s`)
   // couchrestore refuses the embedded server's databases as "not empty" (they have no doc_del_count)
   if (server.kind === "couchdb") {
@@ -244,7 +248,7 @@ server.child?.kill("SIGTERM")
 const median = (values: Array<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const mib = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`
 out("")
-out(`${docs} documents of ~200 B, ${server.kind} server${server.kind === "couchdb" ? ` at ${server.url}` : ""}, ${rounds} round(s), medians; node ${process.version}, ${Os.cpus().length} CPUs`)
+out(`${docs} documents of ~200 B, ${server.kind} server${server.kind === "couchdb" ? ` at ${server.url}` : ""}, ${rounds} round(s), medians; couch ${couchAuth.length === 0 ? "with basic auth (the node transport)" : "with --cookie"}; node ${process.version}, ${Os.cpus().length} CPUs`)
 out("")
 out("| operation | tool | wall time | docs/s | CPU | peak RSS |")
 out("| --- | --- | --- | --- | --- | --- |")
