@@ -49,16 +49,18 @@ const OpenRevsAnswer = Schema.Array(Schema.Union(
   Schema.Struct({ ok: Schema.Unknown })
 ))
 const BulkGetAnswer = Schema.Struct({ results: Wire.checkedArray<Wire.BulkGetResult>("results", Wire.bulkGetResultProblem) })
+/** A revision `_bulk_get` gives no document for, as the result says it. */
+const bulkGetFailure = (result: Wire.BulkGetResult, error: Wire.BulkGetError) =>
+  new Document.WriteFailure({ id: error.id ?? result.id, error: error.error, reason: error.reason })
 /**
  * The documents of a `_bulk_get` answer decoded in a plain loop, or `undefined` when the codec cannot decode them
  * synchronously (then they are decoded one effect each).
  */
 const bulkGetSync = <A, D>(
   codec: Codec<A, D>,
-  results: ReadonlyArray<Wire.BulkGetResult>,
-  failure: (result: Wire.BulkGetResult, error: Extract<Wire.BulkGetResult["docs"][number], { error: unknown }>["error"]) => Document.WriteFailure
-): Effect.Effect<Array<{ readonly id: string; readonly docs: Array<Either.Either<A, Document.WriteFailure>> }>, D> | undefined => {
-  const out: Array<{ readonly id: string; readonly docs: Array<Either.Either<A, Document.WriteFailure>> }> = []
+  results: ReadonlyArray<Wire.BulkGetResult>
+): Effect.Effect<Array<Database.BulkGetResult<A>>, D> | undefined => {
+  const out: Array<Database.BulkGetResult<A>> = []
   for (const result of results) {
     const docs: Array<Either.Either<A, Document.WriteFailure>> = []
     for (const entry of result.docs) {
@@ -68,7 +70,7 @@ const bulkGetSync = <A, D>(
         if (Either.isLeft(doc)) return Effect.fail(doc.left)
         docs.push(Either.right(doc.right))
       } else {
-        docs.push(Either.left(failure(result, entry.error)))
+        docs.push(Either.left(bulkGetFailure(result, entry.error)))
       }
     }
     out.push({ id: result.id, docs })
@@ -327,12 +329,13 @@ const copiesOf = (transport: Request.Transport, root: string) =>
     Effect.map(Request.json(transport, { method: "GET", path: root }, Database.DatabaseInfo, readErrors), (info) => info.cluster?.n)
   ).pipe(Effect.map((n) => n !== undefined && n > 1 ? n : undefined))
 
+/** The attributes of a database operation's span: the database's, and the document's id when it has one. */
+const spanAttributes = (attributes: Record<string, string>, id: string | undefined) =>
+  id === undefined ? attributes : { ...attributes, "couchdb.document": id }
+
 /** The span of a database operation (`Database.{operation}`), with the document's id when it has one. */
 const spanOf = (attributes: Record<string, string>) => (operation: string, id?: string) =>
-  Effect.withSpan(`Database.${operation}`, {
-    attributes: id === undefined ? attributes : { ...attributes, "couchdb.document": id },
-    captureStackTrace: false
-  })
+  Effect.withSpan(`Database.${operation}`, { attributes: spanAttributes(attributes, id), captureStackTrace: false })
 
 /** The results of a `_bulk_docs` request, one per document. */
 type WriteResults = ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>
@@ -391,7 +394,7 @@ const documents = <A, D>(
       readErrors,
       (response) => Request.readJson(transport, request, response, (json) => codec.decodeSync(json) ?? codec.decode(json)),
       "Database.get",
-      { ...attributes, "couchdb.document": id }
+      spanAttributes(attributes, id)
     )
   }
 
@@ -719,17 +722,15 @@ const documents = <A, D>(
             r: options.r
           }
         }, BulkGetAnswer, readErrors)
-        const failure = (result: Wire.BulkGetResult, error: Extract<Wire.BulkGetResult["docs"][number], { error: unknown }>["error"]) =>
-          new Document.WriteFailure({ id: error.id ?? result.id, error: error.error, reason: error.reason })
         // in a loop when the codec decodes synchronously (a backup reads every document through here)
-        const decoded = bulkGetSync(codec, answer.results, failure)
+        const decoded = bulkGetSync(codec, answer.results)
         if (decoded !== undefined) return yield* decoded
         return yield* Effect.forEach(answer.results, (result) =>
           Effect.map(
             Effect.forEach(result.docs, (entry): Effect.Effect<Either.Either<A, Document.WriteFailure>, D> =>
               "ok" in entry ?
                 Effect.map(codec.decode(entry.ok), Either.right) :
-                Effect.succeed(Either.left(failure(result, entry.error)))),
+                Effect.succeed(Either.left(bulkGetFailure(result, entry.error)))),
             (docs) => ({ id: result.id, docs })
           ))
       }).pipe(span("bulkGet")),

@@ -335,7 +335,7 @@ const exchange = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusE
       span === undefined ? transport.client.execute(toHttpRequest(transport, request)) :
       Effect.withParentSpan(transport.client.execute(toHttpRequest(transport, request)), span)
   return Effect.withFiberRuntime((fiber) => {
-    const exchange = Effect.matchEffect(sent, {
+    const answered = Effect.matchEffect(sent, {
       onFailure: (error) =>
         Effect.fail(error._tag === "TransportError" ? error : transportError(transport, request, error)),
       onSuccess: (response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
@@ -349,7 +349,7 @@ const exchange = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusE
     return bounded(
       transport,
       request,
-      exchange,
+      answered,
       request.timeout ?? Option.getOrUndefined(fiber.getFiberRef(currentTimeout)) ?? transport.timeout
     )
   })

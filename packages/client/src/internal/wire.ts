@@ -54,13 +54,17 @@ export const isString = (value: unknown): value is string => typeof value === "s
 /** A sequence: CouchDB 2+ sends strings, CouchDB 1.x and PouchDB numbers. */
 export const isSequence = (value: unknown): boolean => typeof value === "string" || typeof value === "number"
 
+/** Why `_bulk_get` gives no document for a revision asked for. */
+export interface BulkGetError {
+  readonly id?: string
+  readonly rev?: string
+  readonly error: string
+  readonly reason?: string
+}
 /** A result of `_bulk_get`: a requested id and, per revision asked for, the document or why it is not there. */
 export interface BulkGetResult {
   readonly id: string
-  readonly docs: ReadonlyArray<
-    | { readonly error: { readonly id?: string; readonly rev?: string; readonly error: string; readonly reason?: string } }
-    | { readonly ok: unknown }
-  >
+  readonly docs: ReadonlyArray<{ readonly error: BulkGetError } | { readonly ok: unknown }>
 }
 /** What is wrong with an entry of a result's `docs`: `{ error: { error, id?, rev?, reason? } }` or `{ ok }`. */
 const bulkGetEntryProblem = (entry: unknown): string | undefined => {
