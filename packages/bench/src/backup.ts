@@ -9,6 +9,10 @@
  *   --rounds N    rounds, interleaved (default 1); the table shows the medians
  *   --basic       couch with basic authentication instead of a cookie session (--cookie): its requests then go
  *                 through @effect-couch/node's transport (a cookie session's go through the platform's client)
+ *
+ * When the server runs on this machine (its listening socket found in /proc), the CPU it spent during each run is
+ * measured too: on a machine whose cores the server shares with the tool, wall time cannot go below the two CPU
+ * times' sum divided by the cores, whatever the tool does.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -122,6 +126,45 @@ interface Measure {
   readonly wall: number
   readonly cpu: number
   readonly rss: number
+  /** The server's CPU seconds during the run, when its process is on this machine. */
+  readonly serverCpu: number | undefined
+}
+
+/**
+ * The process listening on the server's port, when it is on this machine (Linux): the socket's inode from
+ * /proc/net/tcp{,6}, then the process holding it among /proc/<pid>/fd.
+ */
+const serverProcess = (url: string): number | undefined => {
+  const { hostname, port } = new URL(url)
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(hostname) || !Fs.existsSync("/proc/net/tcp")) return undefined
+  const portHex = Number(port || 80).toString(16).toUpperCase().padStart(4, "0")
+  const inodes = new Set<string>()
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    if (!Fs.existsSync(table)) continue
+    for (const line of Fs.readFileSync(table, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/)
+      // local address, state 0A (listening), inode
+      if (fields[1]?.endsWith(`:${portHex}`) && fields[3] === "0A") inodes.add(fields[9]!)
+    }
+  }
+  for (const pid of Fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      for (const fd of Fs.readdirSync(`/proc/${pid}/fd`)) {
+        const target = Fs.readlinkSync(`/proc/${pid}/fd/${fd}`)
+        if (inodes.has(target.slice(8, -1)) && target.startsWith("socket:[")) return Number(pid)
+      }
+    } catch {
+      // a process that ended or is not ours
+    }
+  }
+  return undefined
+}
+
+/** A process's CPU seconds so far (user and system, from /proc/<pid>/stat; clock ticks of 1/100 s). */
+const cpuSeconds = (pid: number): number => {
+  const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 /**
@@ -146,13 +189,15 @@ const timed = (args: ReadonlyArray<string>, options: { stdin?: string; stdout?: 
         COUCH_URL: undefined
       }
     })
+    const serverBefore = serverPid === undefined ? undefined : cpuSeconds(serverPid)
     let stderr = ""
     child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
     child.on("exit", (code) => {
       if (code !== 0) return reject(new Error(`${args.join(" ")} exited with ${code}: ${stderr.slice(-500)}`))
       const [wall, user, system, rss] = Fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number)
       Fs.rmSync(timeFile, { force: true })
-      resolve({ wall: wall!, cpu: user! + system!, rss: rss! * 1024 })
+      const serverCpu = serverPid === undefined ? undefined : cpuSeconds(serverPid) - serverBefore!
+      resolve({ wall: wall!, cpu: user! + system!, rss: rss! * 1024, serverCpu })
     })
   })
 
@@ -184,6 +229,8 @@ const same = async (a: string, b: string): Promise<boolean> => {
   }
 }
 
+const serverPid = serverProcess(server.url)
+out(serverPid === undefined ? "the server's process is not on this machine: its CPU is not measured" : `the server is process ${serverPid}: its CPU is measured`)
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `${prefix}-`))
 interface Row {
   readonly tool: string
@@ -250,15 +297,21 @@ const mib = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`
 out("")
 out(`${docs} documents of ~200 B, ${server.kind} server${server.kind === "couchdb" ? ` at ${server.url}` : ""}, ${rounds} round(s), medians; couch ${couchAuth.length === 0 ? "with basic auth (the node transport)" : "with --cookie"}; node ${process.version}, ${Os.cpus().length} CPUs`)
 out("")
-out("| operation | tool | wall time | docs/s | CPU | peak RSS |")
-out("| --- | --- | --- | --- | --- | --- |")
+const serverCpus = (row: Row) => row.measures.flatMap((m) => (m.serverCpu === undefined ? [] : [m.serverCpu]))
+const cores = Os.cpus().length
+out("| operation | tool | wall time | docs/s | CPU | server CPU | (CPU + server CPU) / cores | peak RSS |")
+out("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for (const row of rows) {
   if (row.measures.length === 0) {
-    out(`| ${row.op} | ${row.tool} | n/a | | | |`)
+    out(`| ${row.op} | ${row.tool} | n/a | | | | | |`)
     continue
   }
   const wall = median(row.measures.map((m) => m.wall))
-  out(`| ${row.op} | ${row.tool} | ${wall.toFixed(1)} s | ${Math.round(docs / wall)} | ${median(row.measures.map((m) => m.cpu)).toFixed(1)} s | ${mib(median(row.measures.map((m) => m.rss)))} |`)
+  const cpu = median(row.measures.map((m) => m.cpu))
+  const server = serverCpus(row)
+  // the floor of the wall time on these cores: the CPU both processes need, spread over all of them (per round)
+  const floor = median(row.measures.map((m) => (m.cpu + (m.serverCpu ?? 0)) / cores))
+  out(`| ${row.op} | ${row.tool} | ${wall.toFixed(1)} s | ${Math.round(docs / wall)} | ${cpu.toFixed(1)} s | ${server.length === 0 ? "n/a" : `${median(server).toFixed(1)} s`} | ${server.length === 0 ? "n/a" : `${floor.toFixed(1)} s`} | ${mib(median(row.measures.map((m) => m.rss)))} |`)
 }
 for (const op of ["backup", "restore"] as const) {
   const [ours, theirs] = rows.filter((row) => row.op === op)

@@ -1,13 +1,13 @@
 /**
- * The codecs' loop without effects (`decodeRowsSync`) gives what the effect per document gives: the same
- * values, the same first failure, and the effectful way for a schema that needs async.
+ * The codecs' loops without effects (`decodeRowsSync`, `encodeAll`) give what the effect per document gives: the
+ * same values, the same first failure, and the effectful way for a schema that needs async.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
-import { type Codec, decodeRows, decodeRowsSync, either, typed, untyped } from "../src/internal/codec.js"
+import { type Codec, decodeRows, decodeRowsSync, either, encodeAll, typed, untyped } from "../src/internal/codec.js"
 
 const Doc = Schema.Struct({ _id: Schema.String, n: Schema.NumberFromString })
 /** The same, decoded through an asynchronous step. */
@@ -58,6 +58,27 @@ describe("codecs without an effect per document", () => {
           } else {
             assert.deepStrictEqual(await outcome(sync), effectful)
           }
+        }),
+        { numRuns: 50 }
+      )
+    })
+  }
+
+  for (const [name, codec] of codecs) {
+    it(`encodeAll gives what an encode per document gives, the same first failure included (${name})`, async () => {
+      await FastCheck.assert(
+        FastCheck.asyncProperty(docs, async (batch) => {
+          // what the codec is given to write: some of it wrong (`n` not a number; for `either`, a Left)
+          const values: Array<unknown> = batch.map((doc) => {
+            const right = typeof doc.n === "number"
+            const value = { _id: doc._id, n: right ? doc.n : "not a number" }
+            return name === "either" ? (right ? Either.right(value) : Either.left("not a document")) : value
+          })
+          // a schema that needs async is left to the effects, the others encode every document in the loop
+          const valid = name === "either" ? Either.right({ _id: "a", n: 1 }) : { _id: "a", n: 1 }
+          if (name === "typed, async") assert.isUndefined(codec.encodeSync(valid))
+          else assert.isDefined(codec.encodeSync(valid))
+          assert.deepStrictEqual(await outcome(encodeAll(codec, values)), await outcome(Effect.forEach(values, codec.encode)))
         }),
         { numRuns: 50 }
       )

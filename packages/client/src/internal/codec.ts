@@ -18,13 +18,19 @@ export interface Codec<A, D> {
    */
   readonly decodeSync: (json: unknown) => Either.Either<A, D> | undefined
   readonly encode: (doc: A) => Effect.Effect<unknown, CouchError.InvalidArgumentError>
+  /**
+   * The same without an effect, for the documents of a batch encoded in a loop; `undefined` when this document
+   * needs asynchronous encoding, for which `encode` is the way.
+   */
+  readonly encodeSync: (doc: A) => Either.Either<unknown, CouchError.InvalidArgumentError> | undefined
 }
 
 export const untyped: Codec<Document.Document, never> = {
   // CouchDB answers documents as JSON objects with an `_id`: nothing to check or convert.
   decode: (json) => Effect.succeed(json as Document.Document),
   decodeSync: (json) => Either.right(json as Document.Document),
-  encode: Effect.succeed
+  encode: Effect.succeed,
+  encodeSync: Either.right
 }
 
 export const idOf = (json: unknown): string =>
@@ -56,6 +62,14 @@ export const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.Docu
   const decode = Schema.decodeUnknown(schema)
   const decodeEither = ParseResult.decodeUnknownEither(schema)
   const encode = Schema.encode(schema)
+  const encodeEither = ParseResult.encodeEither(schema)
+  const encodeError = (error: ParseResult.ParseIssue | ParseResult.ParseError) =>
+    new CouchError.InvalidArgumentError({
+      argument: "document",
+      description: ParseResult.TreeFormatter.formatErrorSync(
+        error instanceof ParseResult.ParseError ? error : new ParseResult.ParseError({ issue: error })
+      )
+    })
   const decodeError = (json: unknown, issue: ParseResult.ParseIssue | ParseResult.ParseError) =>
     new Document.DocumentDecodeError({
       id: idOf(json),
@@ -70,14 +84,16 @@ export const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.Docu
       if (Either.isRight(decoded)) return Either.right(decoded.right)
       return needsAsync(decoded.left) ? undefined : Either.left(decodeError(json, decoded.left))
     },
-    encode: (doc) =>
-      Effect.mapError(encode(doc), (error) =>
-        new CouchError.InvalidArgumentError({
-          argument: "document",
-          description: ParseResult.TreeFormatter.formatErrorSync(error)
-        }))
+    encode: (doc) => Effect.mapError(encode(doc), encodeError),
+    encodeSync: (doc) => {
+      const encoded = encodeEither(doc)
+      if (Either.isRight(encoded)) return Either.right(encoded.right)
+      return needsAsync(encoded.left) ? undefined : Either.left(encodeError(encoded.left))
+    }
   }
 }
+
+const notADocument = () => new CouchError.InvalidArgumentError({ argument: "document", description: "not a document" })
 
 /** Delivers documents that do not match as `Left` values instead of failing. */
 export const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, never> => ({
@@ -86,12 +102,27 @@ export const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, nev
     const decoded = codec.decodeSync(json)
     return decoded === undefined ? undefined : Either.right(decoded)
   },
-  encode: Either.match({
-    onLeft: () =>
-      Effect.fail(new CouchError.InvalidArgumentError({ argument: "document", description: "not a document" })),
-    onRight: codec.encode
-  })
+  encode: Either.match({ onLeft: () => Effect.fail(notADocument()), onRight: codec.encode }),
+  encodeSync: Either.match({ onLeft: () => Either.left(notADocument()), onRight: codec.encodeSync })
 })
+
+/**
+ * Encodes the documents of a batch: in a plain loop when the codec encodes synchronously, with an effect per
+ * document otherwise. The first document that does not encode fails the batch.
+ */
+export const encodeAll = <A, D>(
+  codec: Codec<A, D>,
+  docs: Iterable<A>
+): Effect.Effect<Array<unknown>, CouchError.InvalidArgumentError> => {
+  const out: Array<unknown> = []
+  for (const doc of docs) {
+    const encoded = codec.encodeSync(doc)
+    if (encoded === undefined) return Effect.forEach(docs, codec.encode)
+    if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
+    out.push(encoded.right)
+  }
+  return Effect.succeed(out)
+}
 
 /**
  * Decodes the documents of a page: in a plain loop when the codec decodes synchronously, with an effect per

@@ -12,7 +12,7 @@ import * as Document from "../Document.js"
 import * as Mango from "../Mango.js"
 import * as View from "../View.js"
 import * as AttachmentImpl from "./attachment.js"
-import { type Codec, decodeRows, either, idOf, typed, untyped } from "./codec.js"
+import { type Codec, decodeRows, either, encodeAll, idOf, typed, untyped } from "./codec.js"
 import * as Design from "./design.js"
 import { boolParam, documentParams, jsonParam, openRevsParams, readErrors, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
@@ -425,7 +425,7 @@ const documents = <A, D>(
 
   const bulkDocs: Database.Documents<A, D>["bulkDocs"] = (docs, options = {}) =>
     Effect.gen(function*() {
-      const encoded = yield* Effect.forEach(docs, codec.encode)
+      const encoded = yield* encodeAll(codec, docs)
       const { accepted, answer } = yield* bulkDocsRequest(encoded, options.newEdits)
       return toWriteResults(answer, encoded, accepted)
     }).pipe(span("bulkDocs"))
