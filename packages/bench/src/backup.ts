@@ -292,13 +292,13 @@ await call("DELETE", `/${source}`)
 Fs.rmSync(dir, { recursive: true, force: true })
 server.child?.kill("SIGTERM")
 
+const cores = Os.cpus().length
 const median = (values: Array<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const mib = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`
 out("")
-out(`${docs} documents of ~200 B, ${server.kind} server${server.kind === "couchdb" ? ` at ${server.url}` : ""}, ${rounds} round(s), medians; couch ${couchAuth.length === 0 ? "with basic auth (the node transport)" : "with --cookie"}; node ${process.version}, ${Os.cpus().length} CPUs`)
+out(`${docs} documents of ~200 B, ${server.kind} server${server.kind === "couchdb" ? ` at ${server.url}` : ""}, ${rounds} round(s), medians; couch ${couchAuth.length === 0 ? "with basic auth (the node transport)" : "with --cookie"}; node ${process.version}, ${cores} CPUs`)
 out("")
 const serverCpus = (row: Row) => row.measures.flatMap((m) => (m.serverCpu === undefined ? [] : [m.serverCpu]))
-const cores = Os.cpus().length
 out("| operation | tool | wall time | docs/s | CPU | server CPU | (CPU + server CPU) / cores | peak RSS |")
 out("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for (const row of rows) {

@@ -58,25 +58,21 @@ const needsAsync = (issue: ParseResult.ParseIssue): boolean => {
   }
 }
 
+/** A parse issue (or the error that carries it) as the tree Schema's formatter writes it. */
+const described = (issue: ParseResult.ParseIssue | ParseResult.ParseError): string =>
+  ParseResult.TreeFormatter.formatErrorSync(
+    issue instanceof ParseResult.ParseError ? issue : new ParseResult.ParseError({ issue })
+  )
+
 export const typed = <A, I>(schema: Schema.Schema<A, I>): Codec<A, Document.DocumentDecodeError> => {
   const decode = Schema.decodeUnknown(schema)
   const decodeEither = ParseResult.decodeUnknownEither(schema)
   const encode = Schema.encode(schema)
   const encodeEither = ParseResult.encodeEither(schema)
-  const encodeError = (error: ParseResult.ParseIssue | ParseResult.ParseError) =>
-    new CouchError.InvalidArgumentError({
-      argument: "document",
-      description: ParseResult.TreeFormatter.formatErrorSync(
-        error instanceof ParseResult.ParseError ? error : new ParseResult.ParseError({ issue: error })
-      )
-    })
+  const encodeError = (issue: ParseResult.ParseIssue | ParseResult.ParseError) =>
+    new CouchError.InvalidArgumentError({ argument: "document", description: described(issue) })
   const decodeError = (json: unknown, issue: ParseResult.ParseIssue | ParseResult.ParseError) =>
-    new Document.DocumentDecodeError({
-      id: idOf(json),
-      description: ParseResult.TreeFormatter.formatErrorSync(
-        issue instanceof ParseResult.ParseError ? issue : new ParseResult.ParseError({ issue })
-      )
-    })
+    new Document.DocumentDecodeError({ id: idOf(json), description: described(issue) })
   return {
     decode: (json) => Effect.mapError(decode(json), (error) => decodeError(json, error)),
     decodeSync: (json) => {
