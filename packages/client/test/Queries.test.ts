@@ -300,25 +300,29 @@ layer(TestLive, { excludeTestServices: true })("views", (it) => {
     Effect.gen(function*() {
       const server = yield* CouchTestServer.CouchTestServer
       const db = yield* seed
-      const built = yield* db.viewPage("stats", "by_species", { key: "cat", updateSeq: true, stable: true })
+      // autoupdate: false keeps CouchDB's background indexer (ken) away from this index, so that only these queries
+      // build it: without it, a busy server's indexer can bring the index up to date between the write and the
+      // update=false read below
+      yield* db.put({ _id: "_design/frozen", autoupdate: false, views: { by_species: designDoc.views.by_species } })
+      const built = yield* db.viewPage("frozen", "by_species", { key: "cat", updateSeq: true, stable: true })
       assert.strictEqual(built.rows.length, 8)
       assert.isDefined(built.updateSeq)
       // a cat written after the index was built: update=false answers the index as it is, "lazy" too (and updates
       // it after answering), true brings it up to date first
       yield* db.put({ _id: "pet-late", name: "Late", species: "cat", age: 1 })
-      const stale = yield* db.viewPage("stats", "by_species", { key: "cat", update: false })
-      const lazy = yield* db.viewPage("stats", "by_species", { key: "cat", update: "lazy" })
-      const fresh = yield* db.viewPage("stats", "by_species", { key: "cat", update: true })
+      const stale = yield* db.viewPage("frozen", "by_species", { key: "cat", update: false })
+      const lazy = yield* db.viewPage("frozen", "by_species", { key: "cat", update: "lazy" })
+      const fresh = yield* db.viewPage("frozen", "by_species", { key: "cat", update: true })
       assert.strictEqual(fresh.rows.length, 9)
       if (server.kind === "couchdb") {
         // measured on CouchDB 3.5.2; PouchDB updates its index on every query
         assert.strictEqual(stale.rows.length, 8)
         assert.strictEqual(lazy.rows.length, 8)
       }
-      const unsorted = yield* db.viewPage("stats", "by_species", { sorted: false, limit: 100 })
+      const unsorted = yield* db.viewPage("frozen", "by_species", { sorted: false, limit: 100 })
       assert.strictEqual(unsorted.rows.length, pets.length + 1)
       if (server.capabilities.multiQuery) {
-        const [a, b] = yield* db.viewQueries("stats", "by_species", [
+        const [a, b] = yield* db.viewQueries("frozen", "by_species", [
           { key: "cat", updateSeq: true, update: true, stable: true },
           { key: "dog", sorted: false, update: false }
         ])
