@@ -9,7 +9,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { CouchAuth, CouchError, CouchSession, Database, Document } from "../src/index.js"
-import { winnerOf } from "../src/internal/database.js"
+import { winnerOf } from "../src/internal/settle.js"
 import { eventually, TestLive, testDatabase } from "./support.js"
 
 const leftOf = <A, E>(either: Either.Either<A, E>): E | undefined => Either.isLeft(either) ? either.left : undefined

@@ -1,7 +1,9 @@
 /**
- * What the endpoints of a database share: the status errors of document reads and writes, and how optional
- * query parameters are written.
+ * What the endpoints of a database share: the status errors of document reads and writes, how optional query
+ * parameters are written, and the spans of its operations.
  */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as CouchError from "../CouchError.js"
 import type * as Document from "../Document.js"
 
@@ -44,3 +46,16 @@ export const openRevsParams = (
   attachments: boolParam(options.attachments),
   atts_since: jsonParam(options.attsSince)
 })
+
+/** The attributes of a database operation's span: the database's, and the document's id when it has one. */
+export const spanAttributes = (attributes: Readonly<Record<string, string>>, id: string | undefined) =>
+  id === undefined ? attributes : { ...attributes, "couchdb.document": id }
+
+/** The span of a database operation (`Database.{operation}`), with the document's id when it has one. */
+export const spanOf = (attributes: Readonly<Record<string, string>>) => (operation: string, id?: string) =>
+  Effect.withSpan(`Database.${operation}`, { attributes: spanAttributes(attributes, id), captureStackTrace: false })
+
+/** The span of a database operation that is a stream (`Database.{operation}`): it covers the stream's whole life. */
+export const streamSpanOf = (attributes: Readonly<Record<string, string>>) =>
+(operation: string, extra?: Readonly<Record<string, string>>) =>
+  Stream.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })

@@ -14,7 +14,7 @@ import * as MangoSchemas from "../Mango.js"
 import type * as View from "../View.js"
 import { type Codec, decodeAll } from "./codec.js"
 import * as Json from "./json.js"
-import { boolParam, jsonParam, readErrors } from "./endpoint.js"
+import { boolParam, jsonParam, readErrors, streamSpanOf } from "./endpoint.js"
 import * as Names from "./names.js"
 import * as Paging from "./paging.js"
 import * as Request from "./request.js"
@@ -410,8 +410,7 @@ export const make = <A, D>(
   // span covers its whole life, its requests' spans are its children
   const effectSpan = (operation: string, extra?: Record<string, string>) =>
     Effect.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })
-  const streamSpan = (operation: string, extra?: Record<string, string>) =>
-    Stream.withSpan(`Database.${operation}`, { attributes: extra === undefined ? attributes : { ...attributes, ...extra } })
+  const streamSpan = streamSpanOf(attributes)
   const ofView = (ddoc: string, view: string) => ({ "couchdb.design": Names.designName(ddoc), "couchdb.view": view })
 
   /** A view query that gives `keys` and a range: CouchDB applies the range and silently ignores the keys. */
