@@ -28,7 +28,7 @@ export const defaultClients: ReadonlyArray<Client> = ["effect-couch", "nano", "u
 export interface Contender {
   readonly label: string
   readonly client: Client
-  readonly variant?: "continuous" | "follow" | "one-request" | "promise" | "client" | undefined
+  readonly variant?: "continuous" | "follow" | "one-request" | "promise" | "client" | "arrays" | undefined
   /** Run with the baseline build of effect-couch (`--baseline DIR`) instead of the workspace's. */
   readonly baseline?: boolean | undefined
   /**
