@@ -11,17 +11,16 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Changes from "../Changes.js"
-import * as CouchError from "../CouchError.js"
+import type * as CouchError from "../CouchError.js"
 import * as Database from "../Database.js"
 import { type Codec, decodeRows, decodeRowsSync } from "./codec.js"
 import * as Feed from "./feed.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as Paging from "./paging.js"
+import { readErrors } from "./endpoint.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
-
-const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
 
 /** A change as the server sends it. */
 interface ChangeRow {

@@ -10,6 +10,7 @@ import * as CouchError from "../CouchError.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import { secretTexts } from "./replication.js"
+import { jsonParam } from "./endpoint.js"
 import * as Request from "./request.js"
 
 const Acknowledgement = Schema.Struct({ ok: Schema.optional(Schema.Boolean) })
@@ -18,9 +19,6 @@ const Created = Schema.Array(CouchCluster.ReshardJobCreated)
 // a server without the endpoint answers 404 too
 const notFound = [CouchError.NotFoundError] as const
 const badRequestOrNotFound = [CouchError.BadRequestError, CouchError.NotFoundError] as const
-
-/** A JSON query parameter, or nothing. */
-const jsonParam = (value: unknown) => value === undefined ? undefined : JSON.stringify(value)
 
 /**
  * The body of a setup action: the action and its fields (unset ones left out), the passwords unwrapped here only,

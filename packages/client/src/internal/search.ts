@@ -15,9 +15,8 @@ import { type Codec, decodeRows } from "./codec.js"
 import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as Paging from "./paging.js"
+import { readErrors } from "./endpoint.js"
 import * as Request from "./request.js"
-
-const readErrors = [CouchError.BadRequestError, CouchError.ForbiddenError, CouchError.NotFoundError] as const
 
 /**
  * Whether an answer says that no search server answers: Clouseau not connected (503 "Search is not available"),

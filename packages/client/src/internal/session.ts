@@ -19,6 +19,7 @@ import * as Json from "./json.js"
 import * as Names from "./names.js"
 import * as ReplicationImpl from "./replication.js"
 import * as NodeImpl from "./node.js"
+import { jsonParam } from "./endpoint.js"
 import * as Request from "./request.js"
 import * as SearchImpl from "./search.js"
 
@@ -243,7 +244,3 @@ export const make = (
     }
     return service
   })
-
-/** A JSON-encoded query parameter, or nothing. */
-export const jsonParam = (value: unknown): string | undefined =>
-  value === undefined ? undefined : JSON.stringify(value)
