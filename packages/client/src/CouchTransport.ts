@@ -69,6 +69,14 @@ export interface Response {
   readonly body: Effect.Effect<Uint8Array, SendError>
   /** The body as it arrives; interrupting its reader aborts the request. */
   readonly stream: Stream.Stream<Uint8Array, SendError>
+  /**
+   * The whole body when it had all arrived before the answer was handed on (a transport that reads small answers
+   * whole says so here), `undefined` otherwise: a reader takes it without a step of its own, and reads `body` or
+   * `stream` when it is not there. Reading it reads the body.
+   *
+   * @since 0.1.0
+   */
+  readonly received?: Uint8Array | undefined
 }
 
 /**

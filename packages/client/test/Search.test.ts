@@ -18,8 +18,8 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import { CouchError, CouchSession, Document, Search } from "../src/index.js"
+import { spanRecorder } from "./fake.js"
 import { TestLive, testDatabase } from "./support.js"
 
 // The fake search server
@@ -546,16 +546,7 @@ layer(FakeLive)("Nouveau, against a fake search server", (it) => {
   it.effect("every operation is a span with the database, design document and index (and the partition)", () =>
     Effect.gen(function*() {
       yield* reset
-      const spans: Array<Tracer.Span> = []
-      const base = yield* Effect.tracer
-      const tracer = Tracer.make({
-        span: (...args) => {
-          const span = base.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: base.context
-      })
+      const { spans, tracer } = yield* spanRecorder
       const couch = yield* CouchSession.CouchSession
       const db = yield* couch.use("zoo")
       const partition = yield* db.partition("p")

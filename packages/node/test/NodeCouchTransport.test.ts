@@ -127,6 +127,8 @@ describe("the transport on its own", () => {
         headers: {},
         body: undefined
       })
+      // a body still arriving is not there to take whole
+      assert.isUndefined(answer.received)
       const first = yield* Stream.runHead(answer.stream)
       assert.isTrue(first._tag === "Some")
       yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "not aborted" }))
@@ -181,6 +183,9 @@ describe("the transport on its own", () => {
       const transport = NodeCouchTransport.make(agent)
       const answer = yield* transport.send({ method: "GET", url: `${url}/db/doc`, headers: {}, body: undefined })
       assert.strictEqual(answer.status, 200)
+      // handed on whole: a reader takes it without a step, and reading it again (or as `body`) gives the same bytes
+      assert.strictEqual(new TextDecoder().decode(answer.received), doc)
+      assert.strictEqual(answer.received, answer.received)
       assert.strictEqual(new TextDecoder().decode(yield* answer.body), doc)
       const head = yield* transport.send({ method: "HEAD", url: `${url}/db/doc`, headers: {}, body: undefined })
       assert.strictEqual(head.headers["content-length"], String(Buffer.byteLength(doc)))

@@ -126,11 +126,12 @@ export const make = <A, D>(
     const path = docPath(id)
     if (Either.isLeft(path)) return Effect.fail(path.left).pipe(span("get", id))
     const request: Request.Request = { method: "GET", path: path.right, params: documentParams(options) }
-    return Request.executeInSpan(
+    return Request.readInSpan(
       transport,
       request,
       readErrors,
-      (response) => Request.readJson(transport, request, response, (json) => codec.decodeSync(json) ?? codec.decode(json)),
+      codec.decodeSync,
+      codec.decode,
       "Database.get",
       spanAttributes(attributes, id)
     )

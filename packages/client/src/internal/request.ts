@@ -12,11 +12,16 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import type * as Headers from "@effect/platform/Headers"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
 import type * as UrlParams from "@effect/platform/UrlParams"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
+import * as HashMap from "effect/HashMap"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -24,7 +29,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 import type * as CouchAuth from "../CouchAuth.js"
 import * as CouchError from "../CouchError.js"
 import type * as CouchTransport from "../CouchTransport.js"
@@ -305,34 +310,142 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => exchange(transport, request, errors, onSuccess, undefined)
 
 /**
- * {@link execute} in a span of its own (`name`, with `attributes`, and the method, status and CouchDB's request id of
- * the answer), for an operation that is one request. Through the platform's client the span is the parent of the
- * client's span; through a transport nothing runs below it, so it is not made the current span of what runs inside
- * (which would copy the fiber's context, twice per request: about half the cost of a span).
+ * A read whose answer is JSON, in a span of its own (`name`, with `attributes`, and the method, status and CouchDB's
+ * request id of the answer), for an operation that is one request (`Database.get`). Through a transport, and
+ * without a timeout, it takes as few fiber steps as it can: the span is started and ended in place (through the
+ * transport nothing runs below it, so it is not provided as the current span), and the answer is parsed and decoded
+ * in the step that receives its body (`decodeSync`; `decode` for a document that decodes asynchronously). Otherwise
+ * the span is the parent of the platform client's span. The errors are those of {@link execute} and
+ * {@link readJson}.
  */
-export const executeInSpan = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
+export const readInSpan = <A, E, const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
   transport: Transport,
   request: Request,
   errors: Errors,
-  onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>,
+  decodeSync: (json: unknown) => Either.Either<A, E> | undefined,
+  decode: (json: unknown) => Effect.Effect<A, E>,
   name: string,
   attributes: Record<string, unknown>
-): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =>
-  Effect.useSpan(name, { attributes, captureStackTrace: false }, (span) => exchange(transport, request, errors, onSuccess, span))
+): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError> =>
+  Effect.withFiberRuntime((fiber) => {
+    const span = startSpan(fiber, name, attributes)
+    const direct = transport.direct
+    const read = direct !== undefined && request.body === undefined && timeoutOf(transport, request, fiber) === undefined ?
+      readDirect(transport, direct, request, errors, decodeSync, decode, span) :
+      exchange(transport, request, errors, (response) =>
+        readJson(transport, request, response, (json) => {
+          const decoded = decodeSync(json)
+          return decoded === undefined ? decode(json) : decoded
+        }), span ?? null)
+    if (span === undefined) return read
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const timing = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
+    return Effect.onExit(read, (exit) => Effect.sync(() => span.end(timing ? clock.unsafeCurrentTimeNanos() : bigZero, exit)))
+  })
 
-/** Sends, maps the status, annotates the span (`span`, or the current one), within the timeout and retries. */
+const bigZero = BigInt(0)
+
+/** The timeout of a request: its own, the one set for the effect (`CouchSession.withTimeout`), the session's. */
+const timeoutOf = (
+  transport: Transport,
+  request: Request,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>
+): Duration.DurationInput | undefined =>
+  request.timeout ?? Option.getOrUndefined(fiber.getFiberRef(currentTimeout)) ?? transport.timeout
+
+/**
+ * {@link readInSpan} through a transport: the status, the body, its parsing and decoding handled in the steps
+ * that receive them; only a failure goes through the answer as the platform's response.
+ */
+const readDirect = <A, E, const Errors extends ReadonlyArray<CouchError.StatusErrorClass>>(
+  transport: Transport,
+  direct: Direct,
+  request: Request,
+  errors: Errors,
+  decodeSync: (json: unknown) => Either.Either<A, E> | undefined,
+  decode: (json: unknown) => Effect.Effect<A, E>,
+  span: Tracer.Span | undefined
+): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError> => {
+  const parsed = (response: SentResponse, bytes: Uint8Array): Effect.Effect<A, E | CouchError.ResponseDecodeError> => {
+    let json: unknown
+    try {
+      json = bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes))
+    } catch (cause) {
+      return Effect.fail(readFailure(transport, request, response.readError(cause)))
+    }
+    const decoded = decodeSync(json)
+    return decoded === undefined ? decode(json) : decoded
+  }
+  const attempt = Effect.matchEffect(direct.send(directRequest(transport, direct, request)), {
+    onFailure: (error) => Effect.fail(sendFailure(transport, request, error)),
+    onSuccess: (answer): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError> => {
+      const response = new SentResponse(transport, request, answer)
+      annotate(span, request, response)
+      if (answer.status < 200 || answer.status >= 300) return statusError(transport, request, response, errors)
+      const received = answer.received
+      return received !== undefined ? parsed(response, received) : Effect.matchEffect(answer.body, {
+        onFailure: (error) => Effect.fail(readFailure(transport, request, response.readError(error.cause ?? error))),
+        onSuccess: (bytes) => parsed(response, bytes)
+      })
+    }
+  })
+  return transport.retry === undefined ? attempt : retrying(attempt, transport.retry)
+}
+
+/** The span a new span goes under: `span`, or, when its context disables propagation, its nearest parent that does not. */
+const propagatingParent = (span: Tracer.AnySpan | undefined): Tracer.AnySpan | undefined => {
+  let current = span
+  while (current !== undefined && Context.get(current.context, Tracer.DisablePropagation)) {
+    current = current._tag === "Span" ? Option.getOrUndefined(current.parent) : undefined
+  }
+  return current
+}
+
+/**
+ * A span started without an effect of its own, as `Effect.useSpan` starts one: under the current span (one that
+ * disables propagation passed over), with the annotations and links of the fiber, timed by its clock; `undefined`
+ * when tracing is disabled.
+ */
+const startSpan = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  name: string,
+  attributes: Record<string, unknown>
+): Tracer.Span | undefined => {
+  if (!fiber.getFiberRef(FiberRef.currentTracerEnabled)) return undefined
+  const parent = propagatingParent(fiber.currentSpan)
+  const links = fiber.getFiberRef(FiberRef.currentTracerSpanLinks)
+  const timing = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
+  const span = fiber.currentTracer.span(
+    name,
+    parent === undefined ? Option.none() : Option.some(parent),
+    Context.empty(),
+    Chunk.toReadonlyArray(links),
+    timing ? Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeNanos() : bigZero,
+    "internal",
+    { attributes }
+  )
+  const annotations = fiber.getFiberRef(FiberRef.currentTracerSpanAnnotations)
+  HashMap.forEach(annotations, (value, key) => span.attribute(key, value))
+  for (const key in attributes) span.attribute(key, attributes[key])
+  return span
+}
+
+/**
+ * Sends, maps the status, annotates the span (`span`; the current one when `undefined`; none when `null`, a span
+ * that tracing left unmade), within the timeout and retries.
+ */
 const exchange = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusErrorClass> = []>(
   transport: Transport,
   request: Request,
   errors: Errors,
   onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>,
-  span: Tracer.Span | undefined
+  span: Tracer.Span | null | undefined
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
   const direct = transport.direct
   const sent: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | CouchError.TransportError> =
     direct !== undefined && sendable(request.body) ?
       sendDirect(transport, direct, request) :
-      span === undefined ? transport.client.execute(toHttpRequest(transport, request)) :
+      span == null ? transport.client.execute(toHttpRequest(transport, request)) :
       Effect.withParentSpan(transport.client.execute(toHttpRequest(transport, request)), span)
   return Effect.withFiberRuntime((fiber) => {
     const answered = Effect.matchEffect(sent, {
@@ -340,18 +453,13 @@ const exchange = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusE
         Effect.fail(error._tag === "TransportError" ? error : transportError(transport, request, error)),
       onSuccess: (response): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => {
         // the span current when the answer arrives (the operation's): annotated in place, no effect of its own
-        annotate(span ?? fiber.currentSpan, request, response)
+        if (span !== null) annotate(span ?? fiber.currentSpan, request, response)
         return response.status >= 200 && response.status < 300 ?
           onSuccess(response) :
           statusError(transport, request, response, errors)
       }
     })
-    return bounded(
-      transport,
-      request,
-      answered,
-      request.timeout ?? Option.getOrUndefined(fiber.getFiberRef(currentTimeout)) ?? transport.timeout
-    )
+    return bounded(transport, request, answered, timeoutOf(transport, request, fiber))
   })
 }
 
@@ -359,12 +467,8 @@ const exchange = <A, E, R, const Errors extends ReadonlyArray<CouchError.StatusE
 const sendable = (body: HttpBody.HttpBody | undefined): boolean =>
   body === undefined || body._tag === "Empty" || body._tag === "Uint8Array" || body._tag === "Stream"
 
-/** Sends a request through a platform's transport: the same URL and headers as through the client. */
-const sendDirect = (
-  transport: Transport,
-  direct: Direct,
-  request: Request
-): Effect.Effect<HttpClientResponse.HttpClientResponse, CouchError.TransportError> => {
+/** A request as a platform's transport sends it: the same URL and headers as through the client. */
+const directRequest = (transport: Transport, direct: Direct, request: Request): CouchTransport.Request => {
   let headers: Record<string, string> | Readonly<Record<string, string>> = direct.headers
   if (request.headers !== undefined) {
     const own: Record<string, string> = { ...direct.headers }
@@ -381,18 +485,29 @@ const sendDirect = (
     headers = own
     content = body._tag === "Uint8Array" ? body.body : body.stream
   }
-  return Effect.mapBoth(direct.send({ method: request.method, url: fullUrl(transport, request), headers, body: content }), {
-    onFailure: (error) =>
-      new CouchError.TransportError({
-        method: request.method,
-        url: fullUrl(transport, request),
-        reason: error.reason === "body" ? "connection" : error.reason,
-        description: redactOptional(request, describeCause(error.cause)),
-        cause: safeCause(request, error.cause)
-      }),
+  return { method: request.method, url: fullUrl(transport, request), headers, body: content }
+}
+
+/** A transport's failure to send a request, as a `TransportError`. */
+const sendFailure = (transport: Transport, request: Request, error: CouchTransport.SendError) =>
+  new CouchError.TransportError({
+    method: request.method,
+    url: fullUrl(transport, request),
+    reason: error.reason === "body" ? "connection" : error.reason,
+    description: redactOptional(request, describeCause(error.cause)),
+    cause: safeCause(request, error.cause)
+  })
+
+/** Sends a request through a platform's transport; its answer as the platform's response. */
+const sendDirect = (
+  transport: Transport,
+  direct: Direct,
+  request: Request
+): Effect.Effect<HttpClientResponse.HttpClientResponse, CouchError.TransportError> =>
+  Effect.mapBoth(direct.send(directRequest(transport, direct, request)), {
+    onFailure: (error) => sendFailure(transport, request, error),
     onSuccess: (response) => new SentResponse(transport, request, response)
   })
-}
 
 const utf8 = new TextDecoder()
 
@@ -406,7 +521,7 @@ class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpC
   constructor(
     private readonly transport: Transport,
     private readonly sent: Request,
-    private readonly source: CouchTransport.Response
+    readonly source: CouchTransport.Response
   ) {
     super()
   }
@@ -445,11 +560,14 @@ class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpC
     return Option.none()
   }
 
-  private readError(cause: unknown): HttpClientError.ResponseError {
+  /** A failure to read the body (it broke off, or is not what was expected), as the platform tells it. */
+  readError(cause: unknown): HttpClientError.ResponseError {
     return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
   }
 
   private get bytes(): Effect.Effect<Uint8Array, HttpClientError.ResponseError> {
+    const received = this.source.received
+    if (received !== undefined) return Effect.succeed(received)
     return Effect.mapError(this.source.body, (error) => this.readError(error.cause ?? error))
   }
 
@@ -462,17 +580,22 @@ class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpC
   }
 
   get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
-    // one step for reading and parsing: this is on the path of every answer read through a transport
+    // one step for reading and parsing (none for reading a body that has arrived): this is on the path of every
+    // answer read through a transport
+    const received = this.source.received
+    if (received !== undefined) return this.parse(received)
     return Effect.matchEffect(this.source.body, {
       onFailure: (error) => Effect.fail(this.readError(error.cause ?? error)),
-      onSuccess: (bytes) => {
-        try {
-          return Effect.succeed(bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes)) as unknown)
-        } catch (cause) {
-          return Effect.fail(this.readError(cause))
-        }
-      }
+      onSuccess: (bytes) => this.parse(bytes)
     })
+  }
+
+  private parse(bytes: Uint8Array): Effect.Effect<unknown, HttpClientError.ResponseError> {
+    try {
+      return Effect.succeed(bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes)) as unknown)
+    } catch (cause) {
+      return Effect.fail(this.readError(cause))
+    }
   }
 
   get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
@@ -597,7 +720,7 @@ export const readJson = <A, E, R>(
   then: (json: unknown) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | CouchError.ResponseDecodeError, R> =>
   Effect.matchEffect(response.json, {
-    onFailure: (error) => Effect.fail(transportError(transport, request, error) as CouchError.ResponseDecodeError),
+    onFailure: (error) => Effect.fail(readFailure(transport, request, error)),
     onSuccess: then
   })
 
@@ -620,6 +743,10 @@ export const decodeJson = <A, I, R>(
           cause: safeCause(request, error)
         })))
 }
+
+/** A body that could not be read or parsed, as {@link readJson} tells it. */
+const readFailure = (transport: Transport, request: Request, error: HttpClientError.ResponseError) =>
+  transportError(transport, request, error) as CouchError.ResponseDecodeError
 
 /** A 200 answer whose body, read as a stream, broke off (`truncated`) or is not what the request answers. */
 export const decodeFailure = (

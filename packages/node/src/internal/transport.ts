@@ -110,13 +110,18 @@ class Answer implements CouchTransport.Response {
     if (!source.ended) unread.register(this, source, this)
   }
 
+  get received(): Uint8Array | undefined {
+    if (this.whole !== undefined) return this.whole
+    const source = this.source
+    if (!source.ended || source.failure !== undefined) return undefined
+    unread.unregister(this)
+    return this.whole = concat(source.take())
+  }
+
   get body(): Effect.Effect<Uint8Array, CouchTransport.SendError> {
     const source = this.source
-    if (this.whole !== undefined) return Effect.succeed(this.whole)
-    if (source.ended) {
-      unread.unregister(this)
-      return Effect.succeed(this.whole = concat(source.take()))
-    }
+    const received = this.received
+    if (received !== undefined) return Effect.succeed(received)
     if (source.failure !== undefined) return Effect.fail(source.failure)
     source.whole = true
     if (source.controller !== undefined && source.controller.paused) source.controller.resume()
