@@ -125,6 +125,32 @@ export const hasStubs = (doc: Record<string, unknown>): boolean => {
   return false
 }
 
+const newline = 10
+
+/** Whether a document, as the server wrote it, may carry attachment stubs: it names `_attachments`. */
+const mayHaveStubs = (doc: Buffer): boolean => doc.indexOf("\"_attachments\"") >= 0
+
+/**
+ * A batch's line of the backup file from its documents as the server wrote them (`bulkGetRaw`: neither parsed nor
+ * written again): couchbackup's JSON array of them, or one per line. A document written over several lines (a
+ * server that lays its JSON out) is written again on one.
+ */
+const rawLine = (docs: ReadonlyArray<Buffer>, format: BackupOptions["format"]): Buffer => {
+  const parts: Array<Uint8Array> = []
+  const separator = Buffer.from(format === "couchbackup" ? "," : "\n")
+  if (format === "couchbackup") parts.push(Buffer.from("["))
+  docs.forEach((doc, i) => {
+    if (i > 0) parts.push(separator)
+    parts.push(doc.indexOf(newline) < 0 ? doc : Buffer.from(JSON.stringify(JSON.parse(doc.toString("utf8")))))
+  })
+  parts.push(Buffer.from(format === "couchbackup" ? "]\n" : docs.length === 0 ? "" : "\n"))
+  return Buffer.concat(parts)
+}
+
+/** The bytes of a document as a `Buffer` over the same memory (a transport's answer is one already). */
+const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
 /**
  * The documents with their attachments' bodies: a server whose `_bulk_get` leaves `attachments=true` aside (the
  * embedded test server, PouchDB's) answers stubs, and those documents are read one by one (`GET ?attachments=true`).
@@ -198,7 +224,7 @@ export const backup = (
     // the file: a file descriptor written synchronously (its lines reach the OS before the log says done), or a
     // stream for gzip and stdout
     let offset = resumed.offset
-    let writeLine: (text: string) => Effect.Effect<void, RunError>
+    let writeLine: (text: string | Uint8Array) => Effect.Effect<void, RunError>
     let finish: Effect.Effect<void, RunError>
     if (options.file !== undefined && !options.gzip) {
       const path = options.file
@@ -213,7 +239,11 @@ export const backup = (
         Effect.try({ try: () => Fs.openSync(path, options.resume ? "a" : "w"), catch: (e) => logProblem(path, e) }),
         (fd) => Effect.sync(() => Fs.closeSync(fd))
       )
-      writeLine = (text) => Effect.try({ try: () => void Fs.writeSync(fd, text), catch: (e) => logProblem(path, e) })
+      writeLine = (text) =>
+        Effect.try({
+          try: () => void (typeof text === "string" ? Fs.writeSync(fd, text) : Fs.writeSync(fd, text)),
+          catch: (e) => logProblem(path, e)
+        })
       finish = Effect.try({ try: () => Fs.fsyncSync(fd), catch: (e) => logProblem(path, e) })
     } else {
       const sink = yield* Output.open({ path: options.file, gzip: options.gzip })
@@ -269,24 +299,43 @@ export const backup = (
     yield* Stream.fromIterable(resumed.pending).pipe(
       Stream.concat(listed),
       Stream.mapEffect(({ batch, wanted }) =>
-        db.bulkGet(wanted, { revs: true, attachments: options.attachments || undefined }).pipe(
-          Effect.map((results) =>
-            results.flatMap((result) => result.docs.flatMap((doc) => (doc._tag === "Right" ? [doc.right] : [])))
-          ),
-          Effect.flatMap((docs) => options.attachments ? withAttachments(db, docs) : Effect.succeed(docs)),
-          Effect.map((docs) => ({ batch, docs }))
-        ), { concurrency: options.concurrency }),
-      Stream.runForEach(({ batch, docs }) =>
+        options.attachments ?
+          db.bulkGet(wanted, { revs: true, attachments: true }).pipe(
+            Effect.map((results) =>
+              results.flatMap((result) => result.docs.flatMap((doc) => (doc._tag === "Right" ? [doc.right] : [])))
+            ),
+            Effect.flatMap((docs) => withAttachments(db, docs)),
+            Effect.map((docs) => {
+              const text = options.format === "couchbackup" ?
+                JSON.stringify(docs) + "\n" :
+                docs.map((doc) => JSON.stringify(doc) + "\n").join("")
+              return { batch, line: Buffer.from(text), count: docs.length, stubs: 0 }
+            })
+          ) :
+          // the documents as the server wrote them: a backup hands them on untouched
+          db.bulkGetRaw(wanted, { revs: true }).pipe(
+            Effect.map((results) => {
+              const docs: Array<Buffer> = []
+              let stubs = 0
+              for (const result of results) {
+                for (const entry of result.docs) {
+                  if (entry._tag === "Left") continue
+                  const doc = asBuffer(entry.right)
+                  if (mayHaveStubs(doc) && hasStubs(JSON.parse(doc.toString("utf8")))) stubs++
+                  docs.push(doc)
+                }
+              }
+              return { batch, line: rawLine(docs, options.format), count: docs.length, stubs }
+            })
+          ), { concurrency: options.concurrency }),
+      Stream.runForEach(({ batch, count, line, stubs }) =>
         Effect.gen(function*() {
-          const text = options.format === "couchbackup" ?
-            JSON.stringify(docs) + "\n" :
-            docs.map((doc) => JSON.stringify(doc) + "\n").join("")
-          yield* writeLine(text)
-          offset += Buffer.byteLength(text)
+          yield* writeLine(line)
+          offset += line.length
           yield* log(BackupFile.done(batch, offset))
-          written += docs.length
-          if (!options.attachments) for (const doc of docs) if (hasStubs(doc)) withStubs++
-          yield* progress.add(docs.length)
+          written += count
+          withStubs += stubs
+          yield* progress.add(count)
         })
       )
     )

@@ -11,9 +11,9 @@ import type { Writable } from "node:stream"
 import * as Zlib from "node:zlib"
 import { RunError } from "./errors.js"
 
-/** A text sink: each write waits while the stream's buffer is full; `end` flushes and closes. */
+/** A sink of text (or its bytes): each write waits while the stream's buffer is full; `end` flushes and closes. */
 export interface Sink {
-  readonly write: (text: string) => Effect.Effect<void, RunError>
+  readonly write: (text: string | Uint8Array) => Effect.Effect<void, RunError>
   readonly end: Effect.Effect<void, RunError>
 }
 
@@ -38,7 +38,7 @@ export const fromWritable = (stream: Writable, what: string, closeAtEnd: boolean
     stream.on("error", (error) => {
       failure = fileProblem(what, error)
     })
-    const write = (text: string): Effect.Effect<void, RunError> =>
+    const write = (text: string | Uint8Array): Effect.Effect<void, RunError> =>
       Effect.async<void, RunError>((resume) => {
         if (failure !== undefined) return resume(Effect.fail(failure))
         const ok = stream.write(text)

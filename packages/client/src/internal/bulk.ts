@@ -13,6 +13,7 @@ import * as Document from "../Document.js"
 import { type Codec, encodeAll, idOf } from "./codec.js"
 import { boolParam, readErrors, spanOf, streamSpanOf, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
+import * as JsonBytes from "./jsonBytes.js"
 import * as Names from "./names.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
@@ -61,6 +62,95 @@ const bulkGetSync = <A, D>(
   return Effect.succeed(out)
 }
 
+const answerKeys = JsonBytes.keys("results")
+const resultKeys = JsonBytes.keys("id", "docs")
+const entryKeys = JsonBytes.keys("ok", "error")
+
+/** A result's entry read as bytes: the document's, or its error. */
+type RawEntry = { readonly ok: Uint8Array } | { readonly error: Wire.BulkGetError }
+
+/**
+ * The results of a `_bulk_get` answer read as bytes: each document the bytes the server wrote for it (a view of
+ * the answer), each error read as `bulkGet` reads it; or what is wrong with the answer. Of a JSON answer it gives
+ * the results the parsed path gives, and it refuses what that path refuses (a property test holds the two to the
+ * same results); inside a document only the structure is read, so a malformed literal there passes as written.
+ * Its readers are made once per answer, not per result: a backup reads every document through here.
+ */
+export const rawBulkGetResults = (bytes: Uint8Array): Array<Database.BulkGetResult<Uint8Array>> | string => {
+  const cursor = new JsonBytes.Cursor(bytes)
+  const results: Array<Database.BulkGetResult<Uint8Array>> = []
+  // the result being read, and the entry being read
+  let id: string | undefined
+  let entries: Array<RawEntry> | undefined
+  let ok: Uint8Array | undefined
+  let error: unknown
+  const entryMember = (key: number): string | undefined => {
+    if (key === 0) {
+      ok = cursor.value()
+      return ok === undefined ? "ok is not a value" : undefined
+    }
+    const value = cursor.value()
+    if (value === undefined) return "error is not a value"
+    try {
+      error = JsonBytes.parse(value)
+    } catch {
+      return "error is not JSON"
+    }
+    return undefined
+  }
+  const entry = (i: number): string | undefined => {
+    ok = undefined
+    error = undefined
+    const wrong = cursor.object(entryKeys, entryMember)
+    if (wrong !== undefined) return `docs[${i}]: ${wrong}`
+    // the parsed path's rules: a document wins over an error; an error needs its fields right
+    const document = ok as Uint8Array | undefined
+    if (document !== undefined) {
+      entries!.push({ ok: document })
+      return undefined
+    }
+    const problem = Wire.bulkGetEntryProblem(error === undefined ? {} : { error })
+    if (problem !== undefined) return `docs[${i}]: ${problem}`
+    entries!.push({ error: error as Wire.BulkGetError })
+    return undefined
+  }
+  const resultMember = (key: number): string | undefined => {
+    if (key === 0) {
+      id = cursor.string()
+      return id === undefined ? "id is not a string" : undefined
+    }
+    entries = []
+    return cursor.array(entry)
+  }
+  const result = (index: number): string | undefined => {
+    id = undefined
+    entries = undefined
+    const wrong = cursor.object(resultKeys, resultMember)
+    // set by the readers above (which the compiler does not follow)
+    const readId = id as string | undefined
+    const readEntries = entries as Array<RawEntry> | undefined
+    if (wrong !== undefined) return `results[${index}]: ${wrong}`
+    if (readId === undefined) return `results[${index}]: id is not a string`
+    if (readEntries === undefined) return `results[${index}]: docs is not an array`
+    const read: Wire.BulkGetResult = { id: readId, docs: [] }
+    const docs: Array<Either.Either<Uint8Array, Document.WriteFailure>> = []
+    for (const entry of readEntries) {
+      docs.push("ok" in entry ? Either.right(entry.ok) : Either.left(bulkGetFailure(read, entry.error)))
+    }
+    results.push({ id: readId, docs })
+    return undefined
+  }
+  let found = false
+  const wrong = cursor.object(answerKeys, () => {
+    found = true
+    results.length = 0
+    return cursor.array(result)
+  })
+  if (wrong !== undefined) return wrong
+  if (!cursor.ended) return "more after the answer"
+  return found ? results : "results is missing"
+}
+
 /** The results of a `_bulk_docs` request, one per document. */
 type WriteResults = ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>
 
@@ -75,7 +165,7 @@ export const make = <A, D>(
   root: string,
   codec: Codec<A, D>,
   attributes: Readonly<Record<string, string>>
-): Pick<Database.Documents<A, D>, "bulkDocs" | "bulkWrite" | "bulkGet"> => {
+): Pick<Database.Documents<A, D>, "bulkDocs" | "bulkWrite" | "bulkGet" | "bulkGetRaw"> => {
   const span = spanOf(attributes)
   const streamSpan = streamSpanOf(attributes)
 
@@ -131,7 +221,11 @@ export const make = <A, D>(
       )
     )
 
-  const bulkGet: Database.Documents<A, D>["bulkGet"] = (requests, options = {}) =>
+  /** The `_bulk_get` request for `requests`, their ids checked first. */
+  const bulkGetRequest = (
+    requests: ReadonlyArray<Database.BulkGetRequest>,
+    options: Pick<Document.GetOptions, "revs" | "latest" | "attachments" | "r">
+  ): Effect.Effect<Request.Request, CouchError.InvalidArgumentError> =>
     Effect.gen(function*() {
       for (const request of requests) {
         const problem = Names.documentIdProblem(request.id)
@@ -142,7 +236,7 @@ export const make = <A, D>(
       const body = yield* Json.body({
         docs: requests.map((request) => ({ id: request.id, rev: request.rev, atts_since: request.attsSince }))
       }, "requests")
-      const answer = yield* Request.json(transport, {
+      return {
         method: "POST",
         path: `${root}/_bulk_get`,
         body,
@@ -153,7 +247,13 @@ export const make = <A, D>(
           attachments: boolParam(options.attachments),
           r: options.r
         }
-      }, BulkGetAnswer, readErrors)
+      }
+    })
+
+  const bulkGet: Database.Documents<A, D>["bulkGet"] = (requests, options = {}) =>
+    Effect.gen(function*() {
+      const request = yield* bulkGetRequest(requests, options)
+      const answer = yield* Request.json(transport, request, BulkGetAnswer, readErrors)
       // in a loop when the codec decodes synchronously (a backup reads every document through here)
       const decoded = bulkGetSync(codec, answer.results)
       if (decoded !== undefined) return yield* decoded
@@ -167,9 +267,20 @@ export const make = <A, D>(
         ))
     }).pipe(span("bulkGet"))
 
+  const bulkGetRaw: Database.Documents<A, D>["bulkGetRaw"] = (requests, options = {}) =>
+    Effect.flatMap(bulkGetRequest(requests, options), (request) =>
+      Request.execute(transport, request, readErrors, (response) =>
+        Request.readBytes(transport, request, response, (bytes) => {
+          const results = rawBulkGetResults(bytes)
+          return typeof results === "string" ?
+            Effect.fail(Request.decodeFailure(transport, request, "malformed", results, response.status)) :
+            Effect.succeed(results)
+        }))).pipe(span("bulkGetRaw"))
+
   return {
     bulkDocs,
     bulkWrite: (docs, options) => bulkWrite(docs, options).pipe(streamSpan("bulkWrite")),
-    bulkGet
+    bulkGet,
+    bulkGetRaw
   }
 }

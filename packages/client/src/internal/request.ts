@@ -565,7 +565,8 @@ class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpC
     return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
   }
 
-  private get bytes(): Effect.Effect<Uint8Array, HttpClientError.ResponseError> {
+  /** The whole body, as the transport gave it (no copy). */
+  get bytes(): Effect.Effect<Uint8Array, HttpClientError.ResponseError> {
     const received = this.source.received
     if (received !== undefined) return Effect.succeed(received)
     return Effect.mapError(this.source.body, (error) => this.readError(error.cause ?? error))
@@ -724,6 +725,24 @@ export const readJson = <A, E, R>(
     onSuccess: then
   })
 
+/**
+ * Reads a response body as bytes (a transport's as it gave them, without a copy) and hands them to `then`; a body
+ * that breaks off is a `ResponseDecodeError`.
+ */
+export const readBytes = <A, E, R>(
+  transport: Transport,
+  request: Request,
+  response: HttpClientResponse.HttpClientResponse,
+  then: (bytes: Uint8Array) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | CouchError.ResponseDecodeError, R> =>
+  Effect.matchEffect(
+    response instanceof SentResponse ? response.bytes : Effect.map(response.arrayBuffer, (body) => new Uint8Array(body)),
+    {
+      onFailure: (error) => Effect.fail(readFailure(transport, request, error)),
+      onSuccess: then
+    }
+  )
+
 /** Reads a response body as JSON and decodes it with a schema; anything else is a `ResponseDecodeError`. */
 export const decodeJson = <A, I, R>(
   transport: Transport,
@@ -748,17 +767,18 @@ export const decodeJson = <A, I, R>(
 const readFailure = (transport: Transport, request: Request, error: HttpClientError.ResponseError) =>
   transportError(transport, request, error) as CouchError.ResponseDecodeError
 
-/** A 200 answer whose body, read as a stream, broke off (`truncated`) or is not what the request answers. */
+/** An answer (200 unless said) whose body broke off (`truncated`) or is not what the request answers. */
 export const decodeFailure = (
   transport: Transport,
   request: Request,
   reason: "truncated" | "malformed",
-  description: string
+  description: string,
+  status = 200
 ) =>
   new CouchError.ResponseDecodeError({
     method: request.method,
     url: fullUrl(transport, request),
-    status: 200,
+    status,
     reason,
     description
   })

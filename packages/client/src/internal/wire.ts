@@ -67,7 +67,7 @@ export interface BulkGetResult {
   readonly docs: ReadonlyArray<{ readonly error: BulkGetError } | { readonly ok: unknown }>
 }
 /** What is wrong with an entry of a result's `docs`: `{ error: { error, id?, rev?, reason? } }` or `{ ok }`. */
-const bulkGetEntryProblem = (entry: unknown): string | undefined => {
+export const bulkGetEntryProblem = (entry: unknown): string | undefined => {
   if (!isObject(entry)) return "not an object"
   const error = entry.error
   if (isObject(error) && typeof error.error === "string") {
