@@ -127,8 +127,10 @@ export const hasStubs = (doc: Record<string, unknown>): boolean => {
 
 const newline = 10
 
+const attachmentsKey = Buffer.from("\"_attachments\"")
+
 /** Whether a document, as the server wrote it, may carry attachment stubs: it names `_attachments`. */
-const mayHaveStubs = (doc: Buffer): boolean => doc.indexOf("\"_attachments\"") >= 0
+const mayHaveStubs = (doc: Buffer): boolean => doc.indexOf(attachmentsKey) >= 0
 
 /**
  * A batch's line of the backup file from its documents as the server wrote them (`bulkGetRaw`: neither parsed nor
