@@ -2,6 +2,7 @@ import { CouchTestServer } from "@effect-couch/testing"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schedule from "effect/Schedule"
 import { CouchAuth, CouchError, CouchSession } from "../src/index.js"
 import { TestLive, testDatabase } from "./support.js"
 
@@ -74,18 +75,26 @@ layer(TestLive, { excludeTestServices: true })("server operations", (it) => {
           CouchSession.make({ url: server.url, auth: CouchAuth.basic(name, password) }),
           (session) => session.session
         )
+      /**
+       * The failure of a login that the server should refuse now. CouchDB's authentication cache learns of a change
+       * to `_users` from its changes feed, a moment later even on a single node (a loaded CouchDB 3.5.2 took a
+       * login with a deleted user's password once): a login that still succeeds is tried again, which counts no
+       * failed attempt towards the lockout; only the refusal does.
+       */
+      const refused = (password: string) =>
+        asUser(password).pipe(Effect.flip, Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }), Effect.either)
       const session = yield* asUser("first-password")
       assert.strictEqual(session.userCtx.name, name)
       assert.deepStrictEqual(session.userCtx.roles, ["reader"])
       yield* couch.updateUser(name, { password: "second-password", roles: ["writer"] })
       yield* settle
       assert.deepStrictEqual((yield* asUser("second-password")).userCtx.roles, ["writer"])
-      const old = yield* Effect.either(asUser("first-password"))
-      assert.instanceOf(Either.isLeft(old) ? old.left : undefined, CouchError.UnauthorizedError)
+      const old = yield* refused("first-password")
+      assert.instanceOf(Either.isRight(old) ? old.right : undefined, CouchError.UnauthorizedError)
       yield* couch.deleteUser(name)
       yield* settle
-      const gone = yield* Effect.either(asUser("second-password"))
-      assert.instanceOf(Either.isLeft(gone) ? gone.left : undefined, CouchError.UnauthorizedError)
+      const gone = yield* refused("second-password")
+      assert.instanceOf(Either.isRight(gone) ? gone.right : undefined, CouchError.UnauthorizedError)
       const again = yield* Effect.either(couch.deleteUser(name))
       assert.instanceOf(Either.isLeft(again) ? again.left : undefined, CouchError.NotFoundError)
     }))
