@@ -5,9 +5,15 @@
 import { Arbitraries } from "@effect-couch/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
+import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
-import { bulkGetResultProblem, rowsScanner } from "../src/internal/wire.js"
+import { DbUpdates } from "../src/index.js"
+import { AllDocsRow, allDocsRowProblem } from "../src/internal/allDocs.js"
+import { ChangeRow, changeRowProblem, LastSeqLine, lastSeqLine } from "../src/internal/changes.js"
+import { updateRowProblem } from "../src/internal/dbUpdates.js"
+import { ViewRow, viewRowProblem } from "../src/internal/views.js"
+import { bulkGetResultProblem, isObject, rowsScanner } from "../src/internal/wire.js"
 
 const scan = (text: string, cuts: ReadonlyArray<number>, field?: string) => {
   const scanner = rowsScanner(field)
@@ -140,4 +146,123 @@ describe("bulkGetResultProblem", () => {
   it.prop("accepts exactly what the schema it replaced accepts", [nearBulkGetResult], ([value]) => {
     assert.strictEqual(bulkGetResultProblem(value) === undefined, Schema.is(BulkGetResultSchema)(value), JSON.stringify(value))
   }, { fastCheck: { numRuns: 2000 } })
+})
+
+/** Where a field of a row is: its keys, and in an array an index (taken modulo the array's length). */
+type FieldPath = ReadonlyArray<string | number>
+
+/** In place of a field's new value: the field is removed. */
+const absent = Symbol("absent")
+
+/**
+ * `value` with the field at `path` replaced by `by` (removed when `absent`), copying only what leads to it; a path
+ * through a field or an element that is not there leaves the value as it is.
+ */
+const withField = (value: unknown, path: FieldPath, by: unknown): unknown => {
+  if (path.length === 0 || typeof value !== "object" || value === null) return value
+  const [at, ...rest] = path
+  if (Array.isArray(value)) {
+    if (value.length === 0 || typeof at !== "number") return value
+    const index = at % value.length
+    return rest.length === 0 && by === absent ?
+      value.filter((_, i) => i !== index) :
+      value.map((element, i) => i === index ? (rest.length === 0 ? by : withField(element, rest, by)) : element)
+  }
+  const key = String(at)
+  const copy: Record<string, unknown> = { ...value }
+  if (rest.length > 0) {
+    if (!(key in copy)) return value
+    copy[key] = withField(copy[key], rest, by)
+  } else if (by === absent) {
+    delete copy[key]
+  } else {
+    copy[key] = by
+  }
+  return copy
+}
+
+/** What replaces a field: nothing, `undefined`, a value of another type, or any JSON. */
+const replacement = FastCheck.oneof(
+  FastCheck.constant(absent),
+  FastCheck.constant(undefined),
+  FastCheck.constantFrom(null, "", 0, -1.5, true, false, {}, [], [{}], { rev: 1 }),
+  Arbitraries.jsonValue
+)
+
+/**
+ * Values near the rows a schema decodes (`wire`, the schema's encoded side): well-formed rows, rows with one field (at one of `paths`) removed or
+ * replaced, objects of the row's top-level fields with any JSON values, and any JSON.
+ */
+const nearRows = <I>(wire: Schema.Schema<I>, paths: ReadonlyArray<FieldPath>): FastCheck.Arbitrary<unknown> => {
+  const fields = [...new Set(paths.map((path) => String(path[0])))]
+  return FastCheck.oneof(
+    Arbitrary.make(wire),
+    FastCheck.tuple(Arbitrary.make(wire), FastCheck.constantFrom(...paths), replacement).map(([row, path, by]) =>
+      withField(row, path, by)
+    ),
+    FastCheck.record(Object.fromEntries(fields.map((field) => [field, Arbitraries.jsonValue])), { requiredKeys: [] }),
+    Arbitraries.jsonValue
+  )
+}
+
+/** The runs of each property that holds a row's fast check to its schema. */
+const numRuns = 2000
+
+/**
+ * Holds a row's fast check to its schema, the source of truth: on values near the rows, it finds nothing wrong with
+ * a value exactly when the schema decodes it.
+ */
+const heldToSchema = <A, I>(
+  problem: (value: unknown) => string | undefined,
+  schema: Schema.Schema<A, I>,
+  paths: ReadonlyArray<FieldPath>
+) =>
+  it.prop("accepts exactly what its schema decodes", [nearRows(Schema.encodedSchema(schema), paths)], ([value]) => {
+    const decoded = Schema.decodeUnknownEither(schema)(value)
+    assert.strictEqual(problem(value) === undefined, Either.isRight(decoded), `${JSON.stringify(value)}`)
+  }, { fastCheck: { numRuns } })
+
+describe("allDocsRowProblem", () => {
+  heldToSchema(allDocsRowProblem, AllDocsRow, [
+    ["id"],
+    ["key"],
+    ["value"],
+    ["value", "rev"],
+    ["value", "deleted"],
+    ["doc"],
+    ["error"]
+  ])
+})
+
+describe("changeRowProblem", () => {
+  heldToSchema(changeRowProblem, ChangeRow, [
+    ["seq"],
+    ["id"],
+    ["changes"],
+    ["changes", 0],
+    ["changes", 0, "rev"],
+    ["deleted"],
+    ["doc"]
+  ])
+})
+
+describe("lastSeqLine", () => {
+  heldToSchema(
+    (value) => {
+      if (!isObject(value)) return "not an object"
+      const line = lastSeqLine(value)
+      return typeof line === "string" ? line : undefined
+    },
+    LastSeqLine,
+    [["last_seq"], ["pending"]]
+  )
+})
+
+describe("viewRowProblem", () => {
+  heldToSchema(viewRowProblem, ViewRow, [["id"], ["key"], ["value"], ["doc"], ["error"]])
+})
+
+describe("updateRowProblem", () => {
+  // its values are near the wire side of the event's schema, `{ db_name, type, seq }`
+  heldToSchema(updateRowProblem, DbUpdates.DbUpdate, [["db_name"], ["type"], ["seq"]])
 })

@@ -15,19 +15,35 @@ import * as Paging from "./paging.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
 
-/** A row of `_all_docs` as the server sends it. */
-interface AllDocsWireRow {
-  readonly id?: string
-  readonly key: unknown
-  readonly value?: { readonly rev: string; readonly deleted?: boolean } | null
-  readonly doc?: unknown
-  readonly error?: string
-}
-const allDocsRowProblem = (row: unknown): string | undefined => {
+/**
+ * A row of `_all_docs` (and of `_design_docs`, `_local_docs`) as the server sends it: the source of truth that
+ * {@link allDocsRowProblem}, the check run on every row, is held to by a property test. CouchDB documents two
+ * shapes, `{ id, key, value: { rev, deleted? }, doc? }` and `{ key, error }`; this is the looser shape the rows are
+ * read with, every field but `key` optional (`value` may be `null`): a row without an id, a value or an error is
+ * read as an error row (`not_found`). `key` must be there, whatever its value (`exact`).
+ */
+export const AllDocsRow = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  key: Schema.Unknown,
+  value: Schema.optional(Schema.NullOr(Schema.Struct({ rev: Schema.String, deleted: Schema.optional(Schema.Boolean) }))),
+  doc: Schema.optional(Schema.Unknown),
+  error: Schema.optional(Schema.String)
+}).annotations({ identifier: "AllDocsRow", parseOptions: { exact: true } })
+type AllDocsRow = typeof AllDocsRow.Type
+
+/**
+ * What is wrong with a row of `_all_docs`, or `undefined` when it is an {@link AllDocsRow}: checked in a loop, as a
+ * schema per row would cost more than the rest of a page's reading.
+ */
+export const allDocsRowProblem = (row: unknown): string | undefined => {
   if (!Wire.isObject(row)) return "not an object"
   if (!("key" in row)) return "no key"
   const value = row.value
-  if (value != null && (!Wire.isObject(value) || typeof value.rev !== "string")) return "value has no string rev"
+  if (value != null) {
+    if (!Wire.isObject(value) || typeof value.rev !== "string") return "value has no string rev"
+    const wrong = Wire.optionalField(value, "deleted", "a boolean", Wire.isBoolean)
+    if (wrong !== undefined) return `value.${wrong}`
+  }
   return Wire.optionalField(row, "id", "a string", Wire.isString) ??
     Wire.optionalField(row, "error", "a string", Wire.isString)
 }
@@ -35,7 +51,7 @@ const AllDocsAnswer = Schema.Struct({
   // null in a `_local_docs` answer
   total_rows: Schema.optional(Schema.NullOr(Schema.Number)),
   offset: Schema.optional(Schema.NullOr(Schema.Number)),
-  rows: Wire.checkedArray<AllDocsWireRow>("rows", allDocsRowProblem),
+  rows: Wire.checkedArray<AllDocsRow>("rows", allDocsRowProblem),
   update_seq: Schema.optional(Database.Sequence)
 })
 const AllDocsQueriesAnswer = Schema.Struct({ results: Schema.Array(AllDocsAnswer) })
@@ -69,7 +85,7 @@ const aroundDesignDocuments = (options: Database.AllDocsOptions): ReadonlyArray<
 }
 
 /** A row of `_all_docs` with its document (`undefined`: none asked for), made in one object. */
-const rowWith = <A>(row: AllDocsWireRow, doc: A | null | undefined): Database.AllDocsRow<A> | Database.AllDocsErrorRow => {
+const rowWith = <A>(row: AllDocsRow, doc: A | null | undefined): Database.AllDocsRow<A> | Database.AllDocsErrorRow => {
   const key = String(row.key)
   if (row.error !== undefined || row.value == null || row.id === undefined) {
     return { _tag: "ErrorRow", key, error: row.error ?? "not_found" }
@@ -80,12 +96,12 @@ const rowWith = <A>(row: AllDocsWireRow, doc: A | null | undefined): Database.Al
 }
 
 /** A row of `_all_docs` without a document to decode (`null` for a deleted one, when documents were asked for). */
-const plainRow = <A>(row: AllDocsWireRow) => rowWith<A>(row, row.doc === null ? null : undefined)
+const plainRow = <A>(row: AllDocsRow) => rowWith<A>(row, row.doc === null ? null : undefined)
 
 /** The rows of an `_all_docs` page, their documents decoded with the codec. */
 const toRows = <A, D>(
   codec: Codec<A, D>,
-  rows: ReadonlyArray<AllDocsWireRow>
+  rows: ReadonlyArray<AllDocsRow>
 ): Effect.Effect<Array<Database.AllDocsRow<A> | Database.AllDocsErrorRow>, D> =>
   decodeRows(
     codec,
@@ -139,7 +155,7 @@ export const make = <A, D>(transport: Request.Transport, endpointPath: string, c
     const request = pageRequest(options, { limit: options.limit, skip: options.skip })
     return Wire.streamedRows(transport, request, readErrors, {
       problem: allDocsRowProblem,
-      build: (rows: ReadonlyArray<AllDocsWireRow>) => toRows(rowCodec, rows),
+      build: (rows: ReadonlyArray<AllDocsRow>) => toRows(rowCodec, rows),
       // a broken answer goes on from the last document delivered (with `keys`, the rows are the keys': not resumed)
       resume: options.keys !== undefined ? undefined : {
         request: (last, delivered, repeated) =>

@@ -22,21 +22,34 @@ import { readErrors } from "./endpoint.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
 
-/** A change as the server sends it. */
-interface ChangeRow {
-  readonly seq: Database.Sequence
-  readonly id: string
-  readonly changes: ReadonlyArray<{ readonly rev: string }>
-  readonly deleted?: boolean
-  readonly doc?: unknown
-}
-/** The last line of a continuous feed. */
-interface LastSeqLine {
-  readonly last_seq: Database.Sequence
-  readonly pending?: number
-}
+/**
+ * A change as the server sends it, `{ seq, id, changes: [{ rev }], deleted?, doc? }`: the source of truth that
+ * {@link changeRowProblem}, the check run on every change, is held to by a property test.
+ */
+export const ChangeRow = Schema.Struct({
+  seq: Database.Sequence,
+  id: Schema.String,
+  changes: Schema.Array(Schema.Struct({ rev: Schema.String })),
+  deleted: Schema.optional(Schema.Boolean),
+  doc: Schema.optional(Schema.Unknown)
+}).annotations({ identifier: "ChangeRow" })
+type ChangeRow = typeof ChangeRow.Type
 
-const changeRowProblem = (row: unknown): string | undefined => {
+/**
+ * The end of a feed, `{ last_seq, pending? }` (the last line of a continuous one, what follows the changes of a
+ * normal one): the source of truth that {@link lastSeqLine} is held to by a property test.
+ */
+export const LastSeqLine = Schema.Struct({
+  last_seq: Database.Sequence,
+  pending: Schema.optional(Schema.Number)
+}).annotations({ identifier: "LastSeqLine" })
+type LastSeqLine = typeof LastSeqLine.Type
+
+/**
+ * What is wrong with a change, or `undefined` when it is a {@link ChangeRow}: checked in a loop, as a schema per
+ * change would cost more than the rest of a feed's reading.
+ */
+export const changeRowProblem = (row: unknown): string | undefined => {
   if (!Wire.isObject(row)) return "not an object"
   if (!Wire.isSequence(row.seq)) return "seq is not a string or a number"
   if (typeof row.id !== "string") return "id is not a string"
@@ -44,11 +57,11 @@ const changeRowProblem = (row: unknown): string | undefined => {
   if (!Array.isArray(changes) || !changes.every((change) => Wire.isObject(change) && typeof change.rev === "string")) {
     return "changes is not a list of { rev }"
   }
-  return Wire.optionalField(row, "deleted", "a boolean", (deleted) => typeof deleted === "boolean")
+  return Wire.optionalField(row, "deleted", "a boolean", Wire.isBoolean)
 }
 
-/** What is wrong with the end of a feed (`last_seq`, `pending`), or the end itself. */
-const lastSeqLine = (json: Record<string, unknown>): LastSeqLine | string => {
+/** What is wrong with the end of a feed (`last_seq`, `pending`), or the end itself: a {@link LastSeqLine}. */
+export const lastSeqLine = (json: Record<string, unknown>): LastSeqLine | string => {
   if (!Wire.isSequence(json.last_seq)) return "last_seq is not a string or a number"
   return Wire.optionalField(json, "pending", "a number", (pending) => typeof pending === "number") ??
     (json as unknown as LastSeqLine)

@@ -22,7 +22,10 @@ interface UpdateRow {
   readonly seq: Database.Sequence
 }
 
-/** What is wrong with an event of the feed, or `undefined`. */
+/**
+ * What is wrong with an event of the feed, or `undefined`: checked in a loop, and held by a property test to the
+ * wire side of {@link DbUpdates.DbUpdate}, the schema of an event.
+ */
 export const updateRowProblem = (row: unknown): string | undefined => {
   if (!Wire.isObject(row)) return "not an object"
   if (typeof row.db_name !== "string") return "db_name is not a string"

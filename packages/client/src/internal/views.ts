@@ -20,17 +20,27 @@ import * as Paging from "./paging.js"
 import * as Request from "./request.js"
 import * as Wire from "./wire.js"
 
-/** A row of a view as the server sends it (a reduce row has no `id`; a row for a missing key has an `error`). */
-interface WireRow {
-  readonly id?: string | null
-  readonly key: unknown
-  readonly value?: unknown
-  readonly doc?: unknown
-  readonly error?: string
-}
+/**
+ * A row of a view as the server sends it: the source of truth that {@link viewRowProblem}, the check run on every
+ * row, is held to by a property test. CouchDB documents `{ id, key, value, doc? }` (a reduce row has no `id`) and,
+ * for a requested key that has no row, `{ key, error }`; this is the looser shape the rows are read with, every
+ * field but `key` optional (`id` may be `null`; `value` and `doc` are anything, decoded later). `key` must be there,
+ * whatever its value (`exact`).
+ */
+export const ViewRow = Schema.Struct({
+  id: Schema.optional(Schema.NullOr(Schema.String)),
+  key: Schema.Unknown,
+  value: Schema.optional(Schema.Unknown),
+  doc: Schema.optional(Schema.Unknown),
+  error: Schema.optional(Schema.String)
+}).annotations({ identifier: "ViewRow", parseOptions: { exact: true } })
+type ViewRow = typeof ViewRow.Type
 
-/** What is wrong with a row of a view: rows are checked without a schema per row, paged or read in one request. */
-const viewRowProblem = (row: unknown): string | undefined => {
+/**
+ * What is wrong with a row of a view, or `undefined` when it is a {@link ViewRow}: rows are checked in a loop, as a
+ * schema per row would cost more than the rest of a page's reading, paged or read in one request.
+ */
+export const viewRowProblem = (row: unknown): string | undefined => {
   if (!Wire.isObject(row)) return "not an object"
   if (!("key" in row)) return "no key"
   return Wire.optionalField(row, "id", "a string or null", (id) => id === null || Wire.isString(id)) ??
@@ -41,7 +51,7 @@ const viewRowProblem = (row: unknown): string | undefined => {
 const ViewAnswer = Schema.Struct({
   total_rows: Schema.optional(Schema.Number),
   offset: Schema.optional(Schema.NullOr(Schema.Number)),
-  rows: Wire.checkedArray<WireRow>("rows", viewRowProblem),
+  rows: Wire.checkedArray<ViewRow>("rows", viewRowProblem),
   update_seq: Schema.optional(Schema.Union(Schema.String, Schema.Number))
 })
 
@@ -146,7 +156,7 @@ const viewRowDecoder = <A, D, KS extends Schema.Schema.AnyNoContext, VS extends 
   schemas: { readonly key?: KS | undefined; readonly value?: VS | undefined }
 ) => {
   const { key, value } = keyValueDecoders(transport, request, schemas)
-  return (row: WireRow) =>
+  return (row: ViewRow) =>
     Effect.gen(function*() {
       const result: View.ViewRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>, A> = {
         id: row.id ?? "",
@@ -159,14 +169,14 @@ const viewRowDecoder = <A, D, KS extends Schema.Schema.AnyNoContext, VS extends 
 }
 
 /** Decodes the rows of a stream a chunk at a time. */
-const decodedRows = <B, E2>(toRow: (row: WireRow) => Effect.Effect<B, E2>) =>
-<E, R>(rows: Stream.Stream<WireRow, E, R>): Stream.Stream<B, E | E2, R> =>
+const decodedRows = <B, E2>(toRow: (row: ViewRow) => Effect.Effect<B, E2>) =>
+<E, R>(rows: Stream.Stream<ViewRow, E, R>): Stream.Stream<B, E | E2, R> =>
   Stream.mapChunksEffect(rows, (chunk) => Effect.map(Effect.forEach(chunk, toRow), Chunk.unsafeFromArray))
 
 /** A page of a map view: the answer's rows that are not errors, decoded with `toRow`, and what it tells of the view. */
 const decodedPage = <K, V, A, E>(
   answer: typeof ViewAnswer.Type,
-  toRow: (row: WireRow) => Effect.Effect<View.ViewRow<K, V, A>, E>
+  toRow: (row: ViewRow) => Effect.Effect<View.ViewRow<K, V, A>, E>
 ): Effect.Effect<View.ViewPage<K, V, A>, E> =>
   Effect.map(
     Effect.forEach(answer.rows.filter((row) => row.error === undefined), toRow),
@@ -265,7 +275,7 @@ export const make = <A, D>(
         checkParams(request),
         Wire.streamedRows(transport, request, readErrors, {
           problem: viewRowProblem,
-          build: (rows: ReadonlyArray<WireRow>) => Effect.forEach(rows.filter((row) => row.error === undefined), toRow),
+          build: (rows: ReadonlyArray<ViewRow>) => Effect.forEach(rows.filter((row) => row.error === undefined), toRow),
           // a broken answer goes on from the last key delivered, dropping the rows of that key already delivered
           // (by key alone: not every server honours `startkey_docid`); not resumed with `keys`, nor with `skip` or
           // `startkeyDocid`, which leave rows of the first key out of the count
@@ -320,7 +330,7 @@ export const make = <A, D>(
   ): Stream.Stream<View.ReduceRow<Schema.Schema.Type<KS>, Schema.Schema.Type<VS>>, Database.ReadError> => {
     const request = viewRequest(ddoc, name, query, true)
     const { key, value } = keyValueDecoders(transport, request, schemas)
-    const toRow = (row: WireRow) => Effect.all({ key: key(row.key), value: value(row.value) })
+    const toRow = (row: ViewRow) => Effect.all({ key: key(row.key), value: value(row.value) })
     const fetch = (request: Request.Request) => Effect.map(viewAnswer(request), (answer) => answer.rows)
     const grouped = query.group === true || query.groupLevel !== undefined
     if (!grouped || query.keys !== undefined) {

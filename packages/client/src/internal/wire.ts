@@ -51,6 +51,9 @@ export const optionalField = (
 /** Whether a value is a string. */
 export const isString = (value: unknown): value is string => typeof value === "string"
 
+/** Whether a value is a boolean. */
+export const isBoolean = (value: unknown): value is boolean => typeof value === "boolean"
+
 /** A sequence: CouchDB 2+ sends strings, CouchDB 1.x and PouchDB numbers. */
 export const isSequence = (value: unknown): boolean => typeof value === "string" || typeof value === "number"
 
