@@ -109,6 +109,7 @@ layer(TestLive, { excludeTestServices: true })("observability", (it) => {
         yield* run(db.bulkDocs([{ _id: "b1" }, { _id: "b2" }]))
         yield* drain(db.bulkWrite(Stream.make({ _id: "w1" }, { _id: "w2" })))
         yield* run(db.bulkGet([{ id: "b1" }]))
+        yield* run(db.bulkGetRaw([{ id: "b1" }]))
         yield* drain(db.allDocs())
         yield* run(db.allDocsPage())
         yield* drain(db.designDocs())
@@ -165,7 +166,7 @@ layer(TestLive, { excludeTestServices: true })("observability", (it) => {
         "CouchSession.up", "CouchSession.activeTasks", "CouchSession.membership", "CouchSession.updateUser",
         "CouchSession.close",
         "Database.put", "Database.get", "Database.head", "Database.getOpenRevisions", "Database.post", "Database.copy",
-        "Database.modify", "Database.bulkDocs", "Database.bulkWrite", "Database.bulkGet", "Database.allDocs",
+        "Database.modify", "Database.bulkDocs", "Database.bulkWrite", "Database.bulkGet", "Database.bulkGetRaw", "Database.allDocs",
         "Database.allDocsPage", "Database.designDocs", "Database.remove", "Database.ensureView", "Database.find",
         "Database.findStream", "Database.explain", "Database.view", "Database.viewPage", "Database.reduce",
         "Database.viewQueries", "Database.createIndex", "Database.indexes", "Database.deleteIndex",
