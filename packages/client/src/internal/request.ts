@@ -328,10 +328,14 @@ export const readInSpan = <A, E, const Errors extends ReadonlyArray<CouchError.S
   attributes: Record<string, unknown>
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError> =>
   Effect.withFiberRuntime((fiber) => {
-    const span = startSpan(fiber, name, attributes)
     const direct = transport.direct
-    const read = direct !== undefined && request.body === undefined && timeoutOf(transport, request, fiber) === undefined ?
-      readDirect(transport, direct, request, errors, decodeSync, decode, span) :
+    const throughTransport = direct !== undefined && request.body === undefined &&
+      timeoutOf(transport, request, fiber) === undefined
+    // through a transport nothing runs below the read's span: under Effect's own tracer, which keeps no span, it
+    // could be seen by nothing, and is not made
+    const span = throughTransport && fiber.currentTracer === defaultTracer() ? undefined : startSpan(fiber, name, attributes)
+    const read = throughTransport ?
+      readDirect(transport, direct!, request, errors, decodeSync, decode, span) :
       exchange(transport, request, errors, (response) =>
         readJson(transport, request, response, (json) => {
           const decoded = decodeSync(json)
@@ -344,6 +348,11 @@ export const readInSpan = <A, E, const Errors extends ReadonlyArray<CouchError.S
   })
 
 const bigZero = BigInt(0)
+
+let effectTracer: Tracer.Tracer | undefined
+
+/** Effect's own tracer, in place when no tracing layer is provided: its spans are kept by nothing. */
+const defaultTracer = (): Tracer.Tracer => effectTracer ??= Effect.runSync(Effect.tracer)
 
 /** The timeout of a request: its own, the one set for the effect (`CouchSession.withTimeout`), the session's. */
 const timeoutOf = (
