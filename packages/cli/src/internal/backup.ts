@@ -226,7 +226,7 @@ export const backup = (
     // the file: a file descriptor written synchronously (its lines reach the OS before the log says done), or a
     // stream for gzip and stdout
     let offset = resumed.offset
-    let writeLine: (text: string | Uint8Array) => Effect.Effect<void, RunError>
+    let writeLine: (line: Uint8Array) => Effect.Effect<void, RunError>
     let finish: Effect.Effect<void, RunError>
     if (options.file !== undefined && !options.gzip) {
       const path = options.file
@@ -241,18 +241,14 @@ export const backup = (
         Effect.try({ try: () => Fs.openSync(path, options.resume ? "a" : "w"), catch: (e) => logProblem(path, e) }),
         (fd) => Effect.sync(() => Fs.closeSync(fd))
       )
-      writeLine = (text) =>
-        Effect.try({
-          try: () => void (typeof text === "string" ? Fs.writeSync(fd, text) : Fs.writeSync(fd, text)),
-          catch: (e) => logProblem(path, e)
-        })
+      writeLine = (line) => Effect.try({ try: () => void Fs.writeSync(fd, line), catch: (e) => logProblem(path, e) })
       finish = Effect.try({ try: () => Fs.fsyncSync(fd), catch: (e) => logProblem(path, e) })
     } else {
       const sink = yield* Output.open({ path: options.file, gzip: options.gzip })
       writeLine = sink.write
       finish = sink.end
     }
-    if (!options.resume) yield* writeLine(header)
+    if (!options.resume) yield* writeLine(Buffer.from(header))
 
     const logFd = logPath === undefined ? undefined : yield* Effect.acquireRelease(
       Effect.try({ try: () => Fs.openSync(logPath, options.resume ? "a" : "w"), catch: (e) => logProblem(logPath, e) }),

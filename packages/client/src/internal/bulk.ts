@@ -34,8 +34,8 @@ const BulkDocsAnswer = Wire.checkedArray<BulkDocsEntry>("results", (entry) =>
       Wire.optionalField(entry, "reason", "a string", Wire.isString))
 const BulkGetAnswer = Schema.Struct({ results: Wire.checkedArray<Wire.BulkGetResult>("results", Wire.bulkGetResultProblem) })
 /** A revision `_bulk_get` gives no document for, as the result says it. */
-const bulkGetFailure = (result: Wire.BulkGetResult, error: Wire.BulkGetError) =>
-  new Document.WriteFailure({ id: error.id ?? result.id, error: error.error, reason: error.reason })
+const bulkGetFailure = (id: string, error: Wire.BulkGetError) =>
+  new Document.WriteFailure({ id: error.id ?? id, error: error.error, reason: error.reason })
 /**
  * The documents of a `_bulk_get` answer decoded in a plain loop, or `undefined` when the codec cannot decode them
  * synchronously (then they are decoded one effect each).
@@ -54,7 +54,7 @@ const bulkGetSync = <A, D>(
         if (Either.isLeft(doc)) return Effect.fail(doc.left)
         docs.push(Either.right(doc.right))
       } else {
-        docs.push(Either.left(bulkGetFailure(result, entry.error)))
+        docs.push(Either.left(bulkGetFailure(result.id, entry.error)))
       }
     }
     out.push({ id: result.id, docs })
@@ -132,10 +132,9 @@ export const rawBulkGetResults = (bytes: Uint8Array): Array<Database.BulkGetResu
     if (wrong !== undefined) return `results[${index}]: ${wrong}`
     if (readId === undefined) return `results[${index}]: id is not a string`
     if (readEntries === undefined) return `results[${index}]: docs is not an array`
-    const read: Wire.BulkGetResult = { id: readId, docs: [] }
     const docs: Array<Either.Either<Uint8Array, Document.WriteFailure>> = []
     for (const entry of readEntries) {
-      docs.push("ok" in entry ? Either.right(entry.ok) : Either.left(bulkGetFailure(read, entry.error)))
+      docs.push("ok" in entry ? Either.right(entry.ok) : Either.left(bulkGetFailure(readId, entry.error)))
     }
     results.push({ id: readId, docs })
     return undefined
@@ -262,7 +261,7 @@ export const make = <A, D>(
           Effect.forEach(result.docs, (entry): Effect.Effect<Either.Either<A, Document.WriteFailure>, D> =>
             "ok" in entry ?
               Effect.map(codec.decode(entry.ok), Either.right) :
-              Effect.succeed(Either.left(bulkGetFailure(result, entry.error)))),
+              Effect.succeed(Either.left(bulkGetFailure(result.id, entry.error)))),
           (docs) => ({ id: result.id, docs })
         ))
     }).pipe(span("bulkGet"))

@@ -334,13 +334,10 @@ export const readInSpan = <A, E, const Errors extends ReadonlyArray<CouchError.S
     // through a transport nothing runs below the read's span: under Effect's own tracer, which keeps no span, it
     // could be seen by nothing, and is not made
     const span = throughTransport && fiber.currentTracer === defaultTracer() ? undefined : startSpan(fiber, name, attributes)
+    const decoded = (json: unknown) => decodeSync(json) ?? decode(json)
     const read = throughTransport ?
-      readDirect(transport, direct!, request, errors, decodeSync, decode, span) :
-      exchange(transport, request, errors, (response) =>
-        readJson(transport, request, response, (json) => {
-          const decoded = decodeSync(json)
-          return decoded === undefined ? decode(json) : decoded
-        }), span ?? null)
+      readDirect(transport, direct!, request, errors, decoded, span) :
+      exchange(transport, request, errors, (response) => readJson(transport, request, response, decoded), span ?? null)
     if (span === undefined) return read
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const timing = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
@@ -371,19 +368,17 @@ const readDirect = <A, E, const Errors extends ReadonlyArray<CouchError.StatusEr
   direct: Direct,
   request: Request,
   errors: Errors,
-  decodeSync: (json: unknown) => Either.Either<A, E> | undefined,
-  decode: (json: unknown) => Effect.Effect<A, E>,
+  decoded: (json: unknown) => Effect.Effect<A, E>,
   span: Tracer.Span | undefined
 ): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError> => {
   const parsed = (response: SentResponse, bytes: Uint8Array): Effect.Effect<A, E | CouchError.ResponseDecodeError> => {
     let json: unknown
     try {
-      json = bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes))
+      json = parseBody(bytes)
     } catch (cause) {
       return Effect.fail(readFailure(transport, request, response.readError(cause)))
     }
-    const decoded = decodeSync(json)
-    return decoded === undefined ? decode(json) : decoded
+    return decoded(json)
   }
   const attempt = Effect.matchEffect(direct.send(directRequest(transport, direct, request)), {
     onFailure: (error) => Effect.fail(sendFailure(transport, request, error)),
@@ -520,6 +515,9 @@ const sendDirect = (
 
 const utf8 = new TextDecoder()
 
+/** A JSON body parsed (an empty one is `null`); throws what `JSON.parse` throws. */
+const parseBody = (bytes: Uint8Array): unknown => bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes))
+
 /** A transport's answer as the platform's response, so that every reader of answers reads both alike. */
 class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
@@ -602,7 +600,7 @@ class SentResponse extends Inspectable.Class implements HttpClientResponse.HttpC
 
   private parse(bytes: Uint8Array): Effect.Effect<unknown, HttpClientError.ResponseError> {
     try {
-      return Effect.succeed(bytes.length === 0 ? null : JSON.parse(utf8.decode(bytes)) as unknown)
+      return Effect.succeed(parseBody(bytes))
     } catch (cause) {
       return Effect.fail(this.readError(cause))
     }
