@@ -22,13 +22,13 @@ export type Client = typeof clients[number]
 export const defaultClients: ReadonlyArray<Client> = ["effect-couch", "nano", "undici", "fetch"]
 
 /**
- * A client as measured in a workload: `changes-read` measures effect-couch's normal feed (paged, and in one
- * request), its continuous feed and a follower, `all-docs-read` its paged read and its read in one request.
+ * A client as measured in a workload: `changes-read` measures effect-couch's normal feed (in one request, as by
+ * default, and paged), its continuous feed and a follower, `all-docs-read` its read in one request and its paged read.
  */
 export interface Contender {
   readonly label: string
   readonly client: Client
-  readonly variant?: "continuous" | "follow" | "one-request" | "promise" | "client" | "arrays" | undefined
+  readonly variant?: "continuous" | "follow" | "paged" | "promise" | "client" | "arrays" | undefined
   /** Run with the baseline build of effect-couch (`--baseline DIR`) instead of the workspace's. */
   readonly baseline?: boolean | undefined
   /**

@@ -5,11 +5,11 @@
  * - `changes`: a continuous `_changes` feed of N changes with their documents, read with
  *   `db.changes({ feed: "continuous", includeDocs: true })`;
  * - `all-docs`: an `_all_docs?include_docs=true` of N documents, answering each page request (`startkey`,
- *   `limit`) from the key, read with `db.allDocs({ includeDocs: true })` (pages of 1,000);
+ *   `limit`) from the key, read with `db.allDocs({ includeDocs: true, pageSize: 1000 })`;
  * - `changes-one-request`: a normal `_changes` feed of N changes with their documents in one answer, read with
- *   `db.changes({ includeDocs: true, oneRequest: true })`;
+ *   `db.changes({ includeDocs: true, oneRequest: true })` (as by default);
  * - `all-docs-one-request`: the `_all_docs` of N documents in one answer, `db.allDocs({ includeDocs: true,
- *   oneRequest: true })`;
+ *   oneRequest: true })` (as by default);
  * - `follow`: the continuous feed read by a follower, `db.follow({ includeDocs: true })`, stopped after N changes.
  *
  * Every 100,000 items the heap is measured after a GC. A client that keeps nothing per item shows the same heap
@@ -106,7 +106,7 @@ const measure = (mode: Mode, db: Database.Database) =>
   Effect.gen(function*() {
     const streams: Record<Mode, Stream.Stream<unknown, unknown>> = {
       "changes": db.changes({ feed: "continuous", includeDocs: true }),
-      "all-docs": db.allDocs({ includeDocs: true }),
+      "all-docs": db.allDocs({ includeDocs: true, pageSize: 1000 }),
       "changes-one-request": db.changes({ includeDocs: true, oneRequest: true }),
       "all-docs-one-request": db.allDocs({ includeDocs: true, oneRequest: true }),
       "follow": Stream.unwrap(

@@ -76,8 +76,8 @@ export const filterFunction = (
  */
 export interface ChangesOptions {
   /**
-   * `normal` (default: read in pages of `pageSize`, or in one request with `oneRequest`; constant memory either
-   * way), `longpoll` (wait for the next change),
+   * `normal` (default: read in one request, or in pages with `pageSize`; constant memory either way), `longpoll`
+   * (wait for the next change),
    * `continuous` (one change a line, as they happen) or `eventsource` (Server-Sent Events).
    */
   readonly feed?: "normal" | "longpoll" | "continuous" | "eventsource" | undefined
@@ -106,13 +106,17 @@ export interface ChangesOptions {
    * {@link view} or {@link filterFunction}.
    */
   readonly filter?: ChangesFilter | undefined
-  /** Changes per request of the `normal` feed (default 1000). */
+  /**
+   * Read the `normal` feed in pages of this many changes, a request each (a page read whole, then delivered, by
+   * `since`), instead of in one request: every request is short, whatever the time the consumer takes.
+   */
   readonly pageSize?: number | undefined
   /**
-   * Read the `normal` feed in one request instead of pages, change by change as the answer arrives (constant
-   * memory too): fewer requests and less work for the server. When the connection breaks mid-answer and the
-   * session retries, the feed goes on from the last change delivered; otherwise the stream fails with a
-   * `ResponseDecodeError`. A `descending` feed is always read this way (and not resumed).
+   * `true` (the default): read the `normal` feed in one request, change by change as the answer arrives
+   * (constant memory): one request and less work for the server than pages. When the connection breaks
+   * mid-answer and the session retries, the feed goes on from the last change delivered; otherwise the stream
+   * fails with a `ResponseDecodeError`. `false`: in pages of `pageSize` (default 1000). A `descending` feed is
+   * always read in one request (and not resumed).
    */
   readonly oneRequest?: boolean | undefined
 }

@@ -141,13 +141,18 @@ export interface AllDocsOptions {
    * database never decodes one, and `limit` and `skip` count the other documents (default: included).
    */
   readonly designDocuments?: boolean | undefined
-  /** Rows per request of the stream (default 1000). */
+  /**
+   * Read in pages of this many rows, a request each (a page read whole, then delivered), instead of in one
+   * request: every request is short, whatever the time the consumer takes over the rows. With `keys`: how many
+   * keys each request carries (default 1000).
+   */
   readonly pageSize?: number | undefined
   /**
-   * Read every row in one request, parsed row by row as the answer arrives, instead of in pages of `pageSize`:
-   * the same constant memory, without a request and a server query per page, and the rows of one snapshot. When
-   * the connection breaks mid-answer and the session retries, the read goes on with a new request from the last
-   * row delivered (not with `keys`); otherwise the stream fails with a `ResponseDecodeError`.
+   * `true` (the default without `keys`): read every row in one request, parsed row by row as the answer arrives:
+   * constant memory, one request and one server query, the rows of one snapshot. When the connection breaks
+   * mid-answer and the session retries, the read goes on with a new request from the last row delivered (not with
+   * `keys`); otherwise the stream fails with a `ResponseDecodeError`. `false`: in pages of `pageSize` (default 1000).
+   * With `keys`, `true` sends every key in one request.
    */
   readonly oneRequest?: boolean | undefined
 }
@@ -400,7 +405,7 @@ export interface Partition<A, D> extends Queries<A, D>, Search.PartitionSearches
   readonly partition: string
   /** `GET /{db}/_partition/{partition}`: the partition's document count and sizes. */
   readonly info: Effect.Effect<PartitionInfo, ReadError>
-  /** `_all_docs` of the partition, as a stream that pages by key. */
+  /** `_all_docs` of the partition, as a stream (one request, or pages by key with `pageSize`). */
   readonly allDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
 }
 
@@ -410,7 +415,7 @@ export interface Partition<A, D> extends Queries<A, D>, Search.PartitionSearches
  *
  * @example
  * ```ts
- * // _all_docs as a stream: a page of 500 rows per request, constant memory whatever the database's size
+ * // _all_docs as a stream: constant memory whatever the database's size (here in pages of 500 rows, a request each)
  * import type { Database } from "@effect-couch/client"
  * import { Stream } from "effect"
  *
@@ -472,8 +477,9 @@ export interface Partition<A, D> extends Queries<A, D>, Search.PartitionSearches
  */
 export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, D> {
   /**
-   * `_changes` as a stream of changes, then the feed's last sequence. `normal` feeds are read in pages (constant
-   * memory); `continuous` and `eventsource` feeds are parsed as they arrive, heartbeats skipped.
+   * `_changes` as a stream of changes, then the feed's last sequence. A `normal` feed is read in one request
+   * (or in pages with `pageSize`), a `continuous` or `eventsource` feed as it arrives, heartbeats skipped: constant
+   * memory either way.
    */
   readonly changes: (options?: Changes.ChangesOptions) => Stream.Stream<Changes.ChangeEvent<A>, ReadError | D>
   /**
@@ -615,7 +621,10 @@ export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, 
     requests: ReadonlyArray<BulkGetRequest>,
     options?: Pick<Document.GetOptions, "revs" | "latest" | "attachments" | "r">
   ) => Effect.Effect<ReadonlyArray<BulkGetResult<Uint8Array>>, ReadError>
-  /** `_all_docs` as a stream that pages by key: every row once, in order, with constant memory. */
+  /**
+   * `_all_docs` as a stream: every row once, in order, with constant memory; in one request read as it arrives
+   * (resumed from the last row if the connection breaks), or in pages by key with `pageSize`.
+   */
   readonly allDocs: {
     (
       options: AllDocsOptions & EitherMode
@@ -633,10 +642,10 @@ export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, 
     queries: ReadonlyArray<Omit<AllDocsOptions, "pageSize" | "oneRequest" | "designDocuments">>,
     options?: { readonly from?: "all" | "design" | "local" | undefined }
   ) => Effect.Effect<ReadonlyArray<AllDocsPage<A>>, ReadError | D>
-  /** `_design_docs` as a stream that pages by key (the design documents only). */
+  /** `_design_docs` as a stream, as `allDocs` reads (the design documents only). */
   readonly designDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>
   /**
-   * `_local_docs` as a stream that pages by key: the local documents (`_local/...`: never replicated, without
+   * `_local_docs` as a stream, as `allDocs` reads: the local documents (`_local/...`: never replicated, without
    * history), with `includeDocs` their bodies. CouchDB answers no total for them.
    */
   readonly localDocs: (options?: AllDocsOptions) => Stream.Stream<AllDocsRow<A> | AllDocsErrorRow, ReadError | D>

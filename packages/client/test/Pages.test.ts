@@ -165,6 +165,66 @@ const cut = (bytes: Uint8Array, offsets: ReadonlyArray<number>) => {
   return pieces
 }
 
+describe("one request or pages", () => {
+  // a fake `_all_docs` of `count` rows and a fake `_changes` of `count` changes that honour `startkey`, `since`,
+  // `limit` and `keys`
+  const database = (count: number) =>
+    fakeClient((seen) => {
+      const params = seen.url.searchParams
+      const limit = params.has("limit") ? Number(params.get("limit")) : Infinity
+      if (seen.url.pathname.endsWith("/_changes")) {
+        const since = params.has("since") ? Number.parseInt(params.get("since")!, 10) : 0
+        const results = Array.from({ length: Math.max(0, Math.min(count - since, limit)) }, (_, i) => change(since + i + 1))
+        return json(200, { results, last_seq: results.at(-1)?.seq ?? `${since}-g1`, pending: 0 })
+      }
+      const start = params.has("startkey") ? Number(JSON.parse(params.get("startkey")!).slice(3)) : 0
+      const rows = Array.from({ length: count }, (_, i) => row(i)).slice(start).slice(0, limit)
+      return allDocsAnswer(seen.method === "POST" ? [row(0)] : rows)
+    })
+  const sizes = (fake: ReturnType<typeof database>): ReadonlyArray<string> =>
+    fake.seen.map((seen) => `${seen.method} ${seen.url.searchParams.get("limit") ?? "all"}`)
+
+  it.effect("_all_docs and the normal feed are one request unless a pageSize (or oneRequest: false) asks for pages", () =>
+    Effect.gen(function*() {
+      const count = 25
+      const ids = (rows: Chunk.Chunk<Database.AllDocsRow<unknown> | Database.AllDocsErrorRow>) =>
+        Chunk.toReadonlyArray(rows).map((row) => row._tag === "Row" ? row.id : "!")
+      const all = Array.from({ length: count }, (_, i) => `doc${i}`)
+      const reads = [
+        [{}, ["GET all"]],
+        [{ oneRequest: true }, ["GET all"]],
+        [{ pageSize: 10 }, ["GET 11", "GET 11", "GET 11"]],
+        [{ oneRequest: false }, ["GET 1001"]],
+        [{ pageSize: 10, oneRequest: true }, ["GET all"]]
+      ] as const
+      for (const [options, requests] of reads) {
+        const fake = database(count)
+        assert.deepStrictEqual(ids(yield* withDatabase(fake, (db) => Stream.runCollect(db.allDocs(options)))), all)
+        assert.deepStrictEqual(sizes(fake), requests, JSON.stringify(options))
+      }
+      // a list of keys goes in pieces of pageSize (default 1000), or whole with oneRequest
+      const keys = Array.from({ length: 2500 }, (_, i) => `doc${i}`)
+      for (const [options, requests] of [[{}, 3], [{ pageSize: 500 }, 5], [{ oneRequest: true }, 1]] as const) {
+        const fake = database(count)
+        yield* withDatabase(fake, (db) => Stream.runDrain(db.allDocs({ ...options, keys })))
+        assert.deepStrictEqual(sizes(fake), Array.from({ length: requests }, () => "POST all"), JSON.stringify(options))
+      }
+      const feeds = [
+        [{}, ["GET all"]],
+        [{ pageSize: 10 }, ["GET 10", "GET 10", "GET 10"]],
+        [{ oneRequest: false }, ["GET 1000"]],
+        [{ pageSize: 10, descending: true }, ["GET all"]]
+      ] as const
+      for (const [options, requests] of feeds) {
+        const fake = database(count)
+        const events = Chunk.toReadonlyArray(yield* withDatabase(fake, (db) => Stream.runCollect(db.changes(options))))
+        assert.strictEqual(events.filter((event) => event._tag === "Change").length, count, JSON.stringify(options))
+        assert.deepStrictEqual(events.at(-1), { _tag: "LastSeq", lastSeq: `${count}-g1`, pending: 0 })
+        assert.deepStrictEqual(sizes(fake), requests, JSON.stringify(options))
+      }
+    }))
+})
+
 describe("continuous feed lines", () => {
   const count = 6
   // heartbeats, CRLF line ends, a document with multi-byte characters and no newline after the last line

@@ -62,15 +62,15 @@ export const make: MakeDriver = async (spec) => {
         spec.contender.variant === "follow" ?
         // a follower never ends: it is stopped after the database's changes
         countChanges(Stream.unwrap(Effect.map(db.follow(), (follower) => Stream.take(follower.changes, limit ?? spec.count)))) :
-        countChanges(db.changes({ pageSize: spec.pageSize, limit, oneRequest: spec.contender.variant === "one-request" })),
+        // the normal feed as it reads by default (one request), or in pages (`paged`)
+        countChanges(db.changes({ limit, ...(spec.contender.variant === "paged" ? { pageSize: spec.pageSize } : {}) })),
     allDocs: (limit) =>
       runtime.runPromise(
         Stream.runFold(
           db.allDocs({
             includeDocs: true,
-            pageSize: spec.pageSize,
             limit,
-            oneRequest: spec.contender.variant === "one-request"
+            ...(spec.contender.variant === "paged" ? { pageSize: spec.pageSize } : {})
           }),
           0,
           (count, row) => row._tag === "Row" && row.doc != null ? count + 1 : count

@@ -45,6 +45,46 @@ export const make: MakeDriver = async (spec) => {
     },
     () => agent.close()
   )
+  if (spec.contender.variant === "paged") {
+    // pages of `--page-size` read whole and parsed, each request after the last: what paging costs at all
+    const get = async <A>(path: string): Promise<A> => {
+      const response = await request(spec.server.url + path, { dispatcher: agent, headers })
+      check("page status", response.statusCode, 200)
+      return await response.body.json() as A
+    }
+    const size = spec.pageSize
+    return {
+      ...driver,
+      changes: async (limit) => {
+        let since = "0"
+        let count = 0
+        for (;;) {
+          const want = Math.min(size, (limit ?? Infinity) - count)
+          const page = await get<{ results: Array<unknown>; last_seq: string }>(
+            `${dbPath(spec)}/_changes?limit=${want}&since=${encodeURIComponent(since)}`
+          )
+          count += page.results.length
+          since = page.last_seq
+          if (page.results.length < want || count === limit) return count
+        }
+      },
+      allDocs: async (limit) => {
+        let start: string | undefined = undefined
+        let count = 0
+        for (;;) {
+          const want = Math.min(size, (limit ?? Infinity) - count)
+          const from: string = start === undefined ? "" : `&startkey=${encodeURIComponent(JSON.stringify(start))}`
+          const page: { rows: Array<{ id: string; doc?: unknown }> } = await get(
+            `${dbPath(spec)}/_all_docs?include_docs=true&limit=${want + 1}${from}`
+          )
+          const rows = page.rows.slice(0, want)
+          count += rows.filter((row) => row.doc != null).length
+          if (page.rows.length <= want || count === limit) return count
+          start = page.rows[want].id
+        }
+      }
+    }
+  }
   if (spec.contender.variant !== "continuous") return driver
   // the continuous feed read line by line, each line parsed: how fast the server's feed can be read at all
   return {

@@ -180,7 +180,10 @@ export const make = <A, D>(transport: Request.Transport, endpointPath: string, c
       const skipped = skip === undefined || skip <= 0 ? around : Stream.drop(around, skip)
       return limit === undefined ? skipped : Stream.take(skipped, limit)
     }
-    if (options.oneRequest === true) return oneRequest(options, rowCodec)
+    // in one request unless asked for pages; a list of keys goes in pieces of `pageSize` unless asked for one request
+    if (options.oneRequest === true || (options.keys === undefined && !Paging.inPages(options))) {
+      return oneRequest(options, rowCodec)
+    }
     const pageSize = options.pageSize ?? 1000
     if (options.keys !== undefined) {
       // keys fix the rows and their order: page through the list of keys.

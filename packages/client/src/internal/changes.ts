@@ -275,10 +275,8 @@ export const make = <A, D>(
     const feed = options.feed ?? "normal"
     switch (feed) {
       case "normal":
-        // a descending feed cannot be paged by `since`
-        return options.oneRequest === true || options.descending === true ?
-          oneRequest(options, "normal") :
-          paged(options)
+        // in pages only when asked for; a descending feed cannot be paged by `since`
+        return Paging.inPages(options) && options.descending !== true ? paged(options) : oneRequest(options, "normal")
       case "longpoll":
         return oneRequest(options, "longpoll")
       case "continuous":

@@ -33,6 +33,13 @@ interface State {
   readonly skip: number | undefined
 }
 
+/**
+ * Whether a stream that can be read in one request or in pages (`_all_docs`, the normal `_changes` feed) reads in
+ * pages: only when asked to, by a `pageSize` or by `oneRequest: false`.
+ */
+export const inPages = (options: { readonly pageSize?: number | undefined; readonly oneRequest?: boolean | undefined }) =>
+  options.oneRequest === false || (options.oneRequest !== true && options.pageSize !== undefined)
+
 /** Whether two JSON keys are the same. */
 export const sameKey = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b)
 
