@@ -336,7 +336,7 @@ export const readInSpan = <A, E, const Errors extends ReadonlyArray<CouchError.S
     const span = throughTransport && fiber.currentTracer === defaultTracer() ? undefined : startSpan(fiber, name, attributes)
     const decoded = (json: unknown) => decodeSync(json) ?? decode(json)
     const read = throughTransport ?
-      readDirect(transport, direct!, request, errors, decoded, span) :
+      readDirect(transport, direct, request, errors, decoded, span) :
       exchange(transport, request, errors, (response) => readJson(transport, request, response, decoded), span ?? null)
     if (span === undefined) return read
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
