@@ -2,14 +2,14 @@
  * The bulk operations of a database: `_bulk_docs` for a batch (`bulkDocs`) or a stream of documents in batches,
  * several in flight (`bulkWrite`), and `_bulk_get`.
  */
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import * as CouchError from "../CouchError.js"
 import type * as Database from "../Database.js"
 import * as Document from "../Document.js"
+import { writeInBatches } from "./batches.js"
 import { type Codec, encodeAll, idOf } from "./codec.js"
 import { boolParam, readErrors, spanOf, streamSpanOf, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
@@ -153,11 +153,6 @@ export const rawBulkGetResults = (bytes: Uint8Array): Array<Database.BulkGetResu
 /** The results of a `_bulk_docs` request, one per document. */
 type WriteResults = ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>
 
-/** The failure of the source of `bulkWrite`, carried in the stream after its last document. */
-class SourceFailed<E> {
-  constructor(readonly error: E) {}
-}
-
 /** The bulk operations of the database at `root`, for documents read and written through `codec`. */
 export const make = <A, D>(
   transport: Request.Transport,
@@ -204,20 +199,10 @@ export const make = <A, D>(
     docs: Stream.Stream<A, E, R>,
     options: Database.BulkWriteOptions = {}
   ): Stream.Stream<Either.Either<Document.WriteResult, Document.WriteFailure>, E | Database.BulkWriteError, R> =>
-    docs.pipe(
-      // the source's failure travels as the last element: the batch it ends is not sent
-      Stream.catchAll((error) => Stream.succeed(new SourceFailed(error))),
-      Stream.grouped(options.batchSize ?? 1000),
-      Stream.mapEffect((batch): Effect.Effect<WriteResults | SourceFailed<E>, Database.BulkWriteError> => {
-        const last = Chunk.unsafeLast(batch)
-        return last instanceof SourceFailed ?
-          Effect.succeed(last) :
-          bulkDocs(batch as Chunk.Chunk<A>, options)
-      }, { concurrency: options.concurrency ?? 4 }),
-      // in order: the results of every batch sent before the failure come first
-      Stream.mapConcatEffect((results) =>
-        results instanceof SourceFailed ? Effect.fail(results.error) : Effect.succeed(results)
-      )
+    writeInBatches(
+      docs,
+      { size: options.batchSize ?? 1000, concurrency: options.concurrency ?? 4 },
+      (batch) => bulkDocs(batch, options)
     )
 
   /** The `_bulk_get` request for `requests`, their ids checked first. */
