@@ -154,6 +154,19 @@ describe("writeInBatches", () => {
       assert.deepStrictEqual(interrupted.sort((a, b) => a - b), [0, 10])
     }))
 
+  it.effect("batches of 20,000 are emitted in chunks that Stream.runFold folds without running out of stack", () =>
+    Effect.gen(function*() {
+      const writes = recorder([])
+      const results = writeInBatches(Stream.range(0, 39_999), { size: 20_000, concurrency: 2 }, writes.write)
+      const sum = yield* Stream.runFold(results, 0, (total, n) => total + n)
+      assert.strictEqual(sum, 10 * (39_999 * 40_000) / 2)
+      assert.deepStrictEqual(writes.batches.map((batch) => batch.length), [20_000, 20_000])
+      const chunks = yield* Stream.runCollect(Stream.chunks(
+        writeInBatches(Stream.range(0, 2_499), { size: 2_500, concurrency: 1 }, recorder([]).write)
+      ))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(chunks).map((chunk) => chunk.length), [1_000, 1_000, 500])
+    }))
+
   it.effect("an empty source writes nothing and ends", () =>
     Effect.gen(function*() {
       const writes = recorder([])

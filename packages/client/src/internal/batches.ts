@@ -16,6 +16,13 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 
+/**
+ * The most results emitted in one chunk: a batch's results beyond it go out in further chunks. `Stream.runFold`
+ * (effect 3.x) folds a chunk by recursion, one stack frame per element, and overflows the stack on chunks of a
+ * few thousand elements.
+ */
+const maxChunk = 1000
+
 /** What the reader hands the stream: a batch's write in flight, or how the source ended (its failure, or its end). */
 type Sent<B, E, E2> = Fiber.RuntimeFiber<ReadonlyArray<B>, E2> | Exit.Exit<void, E>
 
@@ -74,13 +81,27 @@ export const writeInBatches = <A, E, R, B, E2>(
     )
     yield* Effect.forkIn(read, scope)
 
-    const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E | E2>> = Effect.flatMap(Queue.take(sent), (item) => {
-      if (Exit.isExit(item)) {
-        return Exit.isSuccess(item) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(item.cause, Option.some))
+    // the results of a batch still to emit, past the part of them emitted already
+    let pending: ReadonlyArray<B> = []
+    const emit = (results: ReadonlyArray<B>): Chunk.Chunk<B> => {
+      if (results.length <= maxChunk) return Chunk.unsafeFromArray(results as Array<B>)
+      pending = results.slice(maxChunk)
+      return Chunk.unsafeFromArray(results.slice(0, maxChunk))
+    }
+    const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E | E2>> = Effect.suspend(() => {
+      if (pending.length > 0) {
+        const rest = pending
+        pending = []
+        return Effect.succeed(emit(rest))
       }
-      return Effect.ensuring(Fiber.join(item), slots.release(1)).pipe(
-        Effect.mapBoth({ onFailure: Option.some, onSuccess: (results) => Chunk.fromIterable(results) })
-      )
+      return Effect.flatMap(Queue.take(sent), (item) => {
+        if (Exit.isExit(item)) {
+          return Exit.isSuccess(item) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(item.cause, Option.some))
+        }
+        return Effect.ensuring(Fiber.join(item), slots.release(1)).pipe(
+          Effect.mapBoth({ onFailure: Option.some, onSuccess: emit })
+        )
+      })
     })
     return Stream.repeatEffectChunkOption(next)
   }))
