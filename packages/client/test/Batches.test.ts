@@ -162,9 +162,9 @@ describe("writeInBatches", () => {
       assert.strictEqual(sum, 10 * (39_999 * 40_000) / 2)
       assert.deepStrictEqual(writes.batches.map((batch) => batch.length), [20_000, 20_000])
       const chunks = yield* Stream.runCollect(Stream.chunks(
-        writeInBatches(Stream.range(0, 2_499), { size: 2_500, concurrency: 1 }, recorder([]).write)
+        writeInBatches(Stream.range(0, 9_999), { size: 10_000, concurrency: 1 }, recorder([]).write)
       ))
-      assert.deepStrictEqual(Chunk.toReadonlyArray(chunks).map((chunk) => chunk.length), [1_000, 1_000, 500])
+      assert.deepStrictEqual(Chunk.toReadonlyArray(chunks).map((chunk) => chunk.length), [4_096, 4_096, 1_808])
     }))
 
   it.effect("an empty source writes nothing and ends", () =>

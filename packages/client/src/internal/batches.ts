@@ -15,13 +15,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-
-/**
- * The most results emitted in one chunk: a batch's results beyond it go out in further chunks. `Stream.runFold`
- * (effect 3.x) folds a chunk by recursion, one stack frame per element, and overflows the stack on chunks of a
- * few thousand elements.
- */
-const maxChunk = 1000
+import { maxChunkSize } from "./paging.js"
 
 /** What the reader hands the stream: a batch's write in flight, or how the source ended (its failure, or its end). */
 type Sent<B, E, E2> = Fiber.RuntimeFiber<ReadonlyArray<B>, E2> | Exit.Exit<void, E>
@@ -81,12 +75,13 @@ export const writeInBatches = <A, E, R, B, E2>(
     )
     yield* Effect.forkIn(read, scope)
 
-    // the results of a batch still to emit, past the part of them emitted already
+    // the results of a batch still to emit, past the part of them emitted already: a batch's results go out in
+    // chunks of at most `maxChunkSize` (`Stream.runFold` recurses once per element of a chunk)
     let pending: ReadonlyArray<B> = []
     const emit = (results: ReadonlyArray<B>): Chunk.Chunk<B> => {
-      if (results.length <= maxChunk) return Chunk.unsafeFromArray(results as Array<B>)
-      pending = results.slice(maxChunk)
-      return Chunk.unsafeFromArray(results.slice(0, maxChunk))
+      if (results.length <= maxChunkSize) return Chunk.unsafeFromArray(results as Array<B>)
+      pending = results.slice(maxChunkSize)
+      return Chunk.unsafeFromArray(results.slice(0, maxChunkSize))
     }
     const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E | E2>> = Effect.suspend(() => {
       if (pending.length > 0) {
