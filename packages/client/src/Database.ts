@@ -227,9 +227,9 @@ export interface ModifyOptions {
  * @category models
  */
 export interface BulkWriteOptions {
-  /** Documents per `_bulk_docs` request (default 1000). */
+  /** Documents per `_bulk_docs` request (default 1000): a positive integer, else `InvalidArgumentError`. */
   readonly batchSize?: number | undefined
-  /** Requests in flight at once (default 4). */
+  /** Requests in flight at once (default 4): a positive integer, else `InvalidArgumentError`. */
   readonly concurrency?: number | undefined
   /** `new_edits=false`: store the given revisions as they are (replication). */
   readonly newEdits?: boolean | undefined

@@ -336,6 +336,23 @@ layer(TestLive, { excludeTestServices: true })("bulk", (it) => {
       assert.strictEqual((yield* db.info).docCount, count)
     }))
 
+  it.scoped("bulkWrite with a batch size or concurrency that is not a positive integer: InvalidArgumentError, nothing read or sent", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      let pulled = 0
+      const docs = Stream.range(0, 9).pipe(Stream.map((i) => {
+        pulled += 1
+        return { _id: `doc-${i}` }
+      }))
+      for (const options of [{ batchSize: 0 }, { batchSize: 2.5 }, { batchSize: Number.NaN }, { concurrency: 0 }, { concurrency: -1 }]) {
+        const failure = yield* Effect.flip(Stream.runDrain(db.bulkWrite(docs, options)))
+        assert.instanceOf(failure, CouchError.InvalidArgumentError)
+        assert.strictEqual((failure as CouchError.InvalidArgumentError).argument, "batchSize" in options ? "batchSize" : "concurrency")
+      }
+      assert.strictEqual(pulled, 0)
+      assert.strictEqual((yield* db.info).docCount, 0)
+    }))
+
   it.scoped("bulkWrite whose source fails sends no partial batch: the batches before it land, then the failure", () =>
     Effect.gen(function*() {
       const db = yield* testDatabase()

@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import * as CouchError from "../CouchError.js"
 import type * as Database from "../Database.js"
 import * as Document from "../Document.js"
@@ -153,6 +153,9 @@ export const rawBulkGetResults = (bytes: Uint8Array): Array<Database.BulkGetResu
 /** The results of a `_bulk_docs` request, one per document. */
 type WriteResults = ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>
 
+/** Whether `n` can be a number of documents or of requests: a positive integer. */
+const isCount = (n: number) => Number.isSafeInteger(n) && n > 0
+
 /** The bulk operations of the database at `root`, for documents read and written through `codec`. */
 export const make = <A, D>(
   transport: Request.Transport,
@@ -198,12 +201,15 @@ export const make = <A, D>(
   const bulkWrite = <E, R>(
     docs: Stream.Stream<A, E, R>,
     options: Database.BulkWriteOptions = {}
-  ): Stream.Stream<Either.Either<Document.WriteResult, Document.WriteFailure>, E | Database.BulkWriteError, R> =>
-    writeInBatches(
-      docs,
-      { size: options.batchSize ?? 1000, concurrency: options.concurrency ?? 4 },
-      (batch) => bulkDocs(batch, options)
-    )
+  ): Stream.Stream<Either.Either<Document.WriteResult, Document.WriteFailure>, E | Database.BulkWriteError, R> => {
+    const size = options.batchSize ?? 1000
+    const concurrency = options.concurrency ?? 4
+    // refused before the source is read: a batch of no documents, or of 2.5, would never be sent
+    const wrong = !isCount(size) ? "batchSize" : !isCount(concurrency) ? "concurrency" : undefined
+    return wrong !== undefined ?
+      Stream.fail(new CouchError.InvalidArgumentError({ argument: wrong, description: "must be a positive integer" })) :
+      writeInBatches(docs, { size, concurrency }, (batch) => bulkDocs(batch, options))
+  }
 
   /** The `_bulk_get` request for `requests`, their ids checked first. */
   const bulkGetRequest = (
