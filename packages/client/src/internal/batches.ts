@@ -4,8 +4,8 @@
  * One reader fiber groups the source into arrays of a batch and forks the write of each full batch, at most
  * `concurrency` at once; the stream joins the writes in the order of their batches. It does what `Stream.grouped`
  * followed by `Stream.mapEffect(write, { concurrency })` does with a fraction of its machinery per batch (no
- * `Chunk` rechunking, no race and no deferred per element, no input bridge between fibers): on a fake transport,
- * about 1 µs less CPU per document of a 1,000-document batch.
+ * `Chunk` rechunking, no race and no deferred per element, no input bridge between fibers): 0.87× of its client
+ * CPU per document against CouchDB 3.5.2, about 1 µs less per document over a fake transport.
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -37,7 +37,7 @@ export const writeInBatches = <A, E, R, B, E2>(
   write: (batch: Array<A>) => Effect.Effect<ReadonlyArray<B>, E2>
 ): Stream.Stream<B, E | E2, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    // the reader and every write live in the stream's scope: ending the stream, however, interrupts them
+    // the reader and every write live in the stream's scope: the stream's end, whatever ends it, interrupts them
     const scope = yield* Effect.scope
     const pull = yield* Stream.toPull(source)
     const slots = yield* Effect.makeSemaphore(Math.max(1, options.concurrency))
