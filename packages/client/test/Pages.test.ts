@@ -225,6 +225,35 @@ describe("one request or pages", () => {
     }))
 })
 
+describe("long pieces", () => {
+  /** The lengths of the chunks a stream hands on, and whether `Stream.runFold` gets through it. */
+  const chunksOf = <A, E>(stream: Stream.Stream<A, E>) =>
+    Effect.all({
+      lengths: Effect.map(Stream.runCollect(Stream.map(Stream.chunks(stream), (chunk) => chunk.length)), Chunk.toReadonlyArray),
+      folded: Stream.runFold(stream, 0, (count) => count + 1)
+    })
+
+  it.effect("the rows of one piece of 30,000 reach the consumer in chunks of at most 4,096, which Stream.runFold folds", () =>
+    Effect.gen(function*() {
+      // a reader slower than the connection is handed everything received meanwhile (up to a megabyte) in one go
+      const rows = Array.from({ length: 30_000 }, (_, i) => ({ id: `d${i}`, key: `d${i}`, value: { rev: "1-a" } }))
+      const fake = fakeClient(() => allDocsAnswer(rows))
+      const { folded, lengths } = yield* withDatabase(fake, (db) => chunksOf(db.allDocs()))
+      assert.strictEqual(folded, 30_000)
+      assert.deepStrictEqual(lengths, [...Array.from({ length: 7 }, () => 4096), 30_000 - 7 * 4096])
+    }))
+
+  it.effect("the changes of one piece of a continuous feed of 20,000 lines too", () =>
+    Effect.gen(function*() {
+      const lines = [...Array.from({ length: 20_000 }, (_, i) => JSON.stringify(change(i))), JSON.stringify({ last_seq: "x", pending: 0 })]
+      const fake = fakeClient(() => chunked([new TextEncoder().encode(lines.join("\n") + "\n")]))
+      const { folded, lengths } = yield* withDatabase(fake, (db) => chunksOf(db.changes({ feed: "continuous" })))
+      assert.strictEqual(folded, 20_001)
+      assert.isTrue(lengths.every((length) => length <= 4096))
+      assert.strictEqual(lengths.reduce((sum, length) => sum + length, 0), 20_001)
+    }))
+})
+
 describe("continuous feed lines", () => {
   const count = 6
   // heartbeats, CRLF line ends, a document with multi-byte characters and no newline after the last line

@@ -15,7 +15,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { maxChunkSize } from "./paging.js"
+import { bounded } from "./chunks.js"
 
 /** What the reader hands the stream: a batch's write in flight, or how the source ended (its failure, or its end). */
 type Sent<B, E, E2> = Fiber.RuntimeFiber<ReadonlyArray<B>, E2> | Exit.Exit<void, E>
@@ -75,20 +75,16 @@ export const writeInBatches = <A, E, R, B, E2>(
     )
     yield* Effect.forkIn(read, scope)
 
-    // the results of a batch still to emit, past the part of them emitted already: a batch's results go out in
-    // chunks of at most `maxChunkSize` (`Stream.runFold` recurses once per element of a chunk)
-    let pending: ReadonlyArray<B> = []
+    // the chunks of a batch's results still to emit (`Stream.runFold` recurses once per element of a chunk)
+    let pending: Array<Chunk.Chunk<B>> = []
     const emit = (results: ReadonlyArray<B>): Chunk.Chunk<B> => {
-      if (results.length <= maxChunkSize) return Chunk.unsafeFromArray(results as Array<B>)
-      pending = results.slice(maxChunkSize)
-      return Chunk.unsafeFromArray(results.slice(0, maxChunkSize))
+      const [first = Chunk.empty<B>(), ...rest] = bounded(results)
+      pending = rest
+      return first
     }
     const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E | E2>> = Effect.suspend(() => {
-      if (pending.length > 0) {
-        const rest = pending
-        pending = []
-        return Effect.succeed(emit(rest))
-      }
+      const waiting = pending.shift()
+      if (waiting !== undefined) return Effect.succeed(waiting)
       return Effect.flatMap(Queue.take(sent), (item) => {
         if (Exit.isExit(item)) {
           return Exit.isSuccess(item) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(item.cause, Option.some))

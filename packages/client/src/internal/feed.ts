@@ -19,6 +19,7 @@ import * as Stream from "effect/Stream"
 import * as Take from "effect/Take"
 import * as CouchError from "../CouchError.js"
 import type * as Database from "../Database.js"
+import { writeBounded } from "./chunks.js"
 import * as Lines from "./lines.js"
 import * as Request from "./request.js"
 import * as Sse from "./sse.js"
@@ -50,8 +51,8 @@ export const feedEvents = <B extends { readonly _tag: string }, E, R, E2>(
       next: Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<Uint8Array>, E | E2, E, unknown, unknown>
     ): Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<Uint8Array>, E | E2, E, unknown, unknown> => {
       const last = events.findIndex((event) => event._tag === "LastSeq")
-      if (last !== -1) return Channel.write(Chunk.unsafeFromArray(events.slice(0, last + 1)))
-      return events.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(events)), next)
+      if (last !== -1) return writeBounded(events.slice(0, last + 1))
+      return events.length === 0 ? next : Channel.zipRight(writeBounded(events), next)
     }
     const handle = (
       lines: ReadonlyArray<string>,

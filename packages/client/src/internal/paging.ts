@@ -6,6 +6,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { maxChunkSize } from "./chunks.js"
 
 /** Where a page starts: the key and document id of its first row. */
 export interface Cursor {
@@ -94,12 +95,6 @@ export const byKey = <Row, E, R>(options: {
   }
   return paginate(initial, step)
 }
-
-/**
- * The most elements a chunk of the library's streams holds: Effect's default chunk size. `Stream.runFold` (through
- * `Sink.fold`) recurses once per element of a chunk, and a page of 10,000 rows as one chunk overflows the stack.
- */
-export const maxChunkSize = 4096
 
 /** Where a paginated stream is: a page to fetch, or the rest of a long page to hand on before the next fetch. */
 type Position<S, A> =

@@ -2,13 +2,15 @@
  * Lists of rows in CouchDB's answers (`_all_docs`, `_changes`), checked with a plain function per row: a schema
  * per row costs more than everything else a page's reading does.
  */
-import * as Chunk from "effect/Chunk"
+import * as Channel from "effect/Channel"
+import type * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 import * as Stream from "effect/Stream"
 import * as CouchError from "../CouchError.js"
+import { writeBounded } from "./chunks.js"
 import * as Request from "./request.js"
 
 /**
@@ -330,7 +332,7 @@ const rowsOfAnswer = <W, B, E, const Errors extends ReadonlyArray<CouchError.Sta
           }
           position.delivered += rows.length
         }
-        const rowsOf = (text: string): Effect.Effect<Chunk.Chunk<B>, E | CouchError.ResponseDecodeError> => {
+        const rowsOf = (text: string): Effect.Effect<ReadonlyArray<B>, E | CouchError.ResponseDecodeError> => {
           const rows: Array<W> = []
           for (const rowText of scanner.push(text)) {
             let row: unknown
@@ -352,10 +354,10 @@ const rowsOfAnswer = <W, B, E, const Errors extends ReadonlyArray<CouchError.Sta
             }
             rows.push(row as W)
           }
-          if (rows.length === 0) return Effect.succeed(Chunk.empty())
+          if (rows.length === 0) return Effect.succeed([])
           return Effect.map(reader.build(rows), (elements) => {
             delivered(rows)
-            return Chunk.unsafeFromArray(elements)
+            return elements
           })
         }
         const restOf = (text: string | undefined): Effect.Effect<ReadonlyArray<B>, CouchError.ResponseDecodeError> => {
@@ -370,16 +372,31 @@ const rowsOfAnswer = <W, B, E, const Errors extends ReadonlyArray<CouchError.Sta
           const rest = isObject(answer) ? reader.rest(answer) : "the answer is not an object"
           return typeof rest === "string" ? failure(rest) : Effect.succeed(rest)
         }
-        return body.pipe(
-          Stream.mapChunksEffect((chunk) => {
+        // each piece of the body gives the rows it completes, in chunks of a bounded length (a slow reader can be
+        // handed a megabyte of pieces at once); the end gives the last rows and the rest of the answer
+        const read: Channel.Channel<
+          Chunk.Chunk<B>,
+          Chunk.Chunk<Uint8Array>,
+          E | CouchError.ResponseDecodeError | Stream.Stream.Error<typeof body>,
+          Stream.Stream.Error<typeof body>,
+          unknown,
+          unknown
+        > = Channel.readWithCause({
+          onInput: (chunk: Chunk.Chunk<Uint8Array>) => {
             let text = ""
             for (const bytes of chunk) text += decoder.decode(bytes, { stream: true })
-            return rowsOf(text)
-          }),
-          Stream.concat(Stream.flattenChunks(Stream.fromEffect(Effect.suspend(() =>
-            Effect.flatMap(rowsOf(decoder.decode()), (last) =>
-              Effect.map(restOf(scanner.end()), (rest) => Chunk.appendAll(last, Chunk.unsafeFromArray(rest))))
-          ))))
-        )
+            return Channel.flatMap(Channel.fromEffect(rowsOf(text)), (elements) => Channel.zipRight(writeBounded(elements), read))
+          },
+          onFailure: (cause) => Channel.failCause(cause),
+          onDone: () =>
+            Channel.flatMap(
+              Channel.fromEffect(Effect.suspend(() =>
+                Effect.flatMap(rowsOf(decoder.decode()), (last) =>
+                  Effect.map(restOf(scanner.end()), (rest) => rest.length === 0 ? last : [...last, ...rest]))
+              )),
+              writeBounded
+            )
+        })
+        return Stream.pipeThroughChannel(body, read)
       })
   )
