@@ -8,6 +8,7 @@ import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Database from "../Database.js"
+import * as Chunks from "./chunks.js"
 import { type Codec, decodeRows, either } from "./codec.js"
 import { boolParam, jsonParam, readErrors } from "./endpoint.js"
 import * as Json from "./json.js"
@@ -188,7 +189,7 @@ export const make = <A, D>(transport: Request.Transport, endpointPath: string, c
     if (options.keys !== undefined) {
       // keys fix the rows and their order: page through the list of keys.
       const keys = options.limit === undefined ? options.keys : options.keys.slice(0, options.limit)
-      return Stream.fromIterable(Paging.chunksOf(keys, pageSize)).pipe(
+      return Stream.fromIterable(Chunks.chunksOf(keys, pageSize)).pipe(
         Stream.mapEffect((keys) => page({ ...options, keys, skip: undefined, limit: undefined }, rowCodec, {})),
         Stream.flatMap(({ rows }) => Stream.fromIterable(rows))
       )

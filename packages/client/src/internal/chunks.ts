@@ -10,15 +10,18 @@ import * as Chunk from "effect/Chunk"
 /** The most elements a chunk of the library's streams holds: Effect's default chunk size. */
 export const maxChunkSize = 4096
 
+/** Splits a list into consecutive pieces of at most `size` elements. */
+export const chunksOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const pieces: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) pieces.push(items.slice(i, i + size))
+  return pieces
+}
+
 /** `elements` cut into chunks of at most {@link maxChunkSize}, none when there are none. */
 export const bounded = <A>(elements: ReadonlyArray<A>): Array<Chunk.Chunk<A>> => {
   if (elements.length === 0) return []
   if (elements.length <= maxChunkSize) return [Chunk.unsafeFromArray(elements as Array<A>)]
-  const chunks: Array<Chunk.Chunk<A>> = []
-  for (let at = 0; at < elements.length; at += maxChunkSize) {
-    chunks.push(Chunk.unsafeFromArray(elements.slice(at, at + maxChunkSize)))
-  }
-  return chunks
+  return chunksOf(elements, maxChunkSize).map((piece) => Chunk.unsafeFromArray(piece as Array<A>))
 }
 
 /** A channel that writes `elements` in chunks of at most {@link maxChunkSize} (nothing when there are none). */

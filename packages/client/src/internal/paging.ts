@@ -123,10 +123,3 @@ export const paginate = <S, A, E, R>(
     position._tag === "Rest" ?
       Effect.succeed(cut(position.rows, position.next)) :
       Effect.map(step(position.state), ([rows, next]) => cut(rows, next)))
-
-/** Splits a list into consecutive pieces of at most `size` elements. */
-export const chunksOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
-  const pieces: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < items.length; i += size) pieces.push(items.slice(i, i + size))
-  return pieces
-}

@@ -12,6 +12,7 @@ import * as Stream from "effect/Stream"
 import * as CouchError from "../CouchError.js"
 import type * as Database from "../Database.js"
 import type * as View from "../View.js"
+import * as Chunks from "./chunks.js"
 import type { Codec } from "./codec.js"
 import { boolParam, jsonParam, readErrors, streamSpanOf } from "./endpoint.js"
 import * as Json from "./json.js"
@@ -296,7 +297,7 @@ export const make = <A, D>(
     }
     if (query.keys !== undefined) {
       const keys = query.keys
-      return Stream.fromIterable(Paging.chunksOf(keys, pageSize)).pipe(
+      return Stream.fromIterable(Chunks.chunksOf(keys, pageSize)).pipe(
         Stream.mapEffect((keys) => viewPage(ddoc, name, { ...query, keys }, schemas)),
         Stream.flatMap((page) => Stream.fromIterable(page.rows))
       )
