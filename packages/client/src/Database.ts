@@ -594,8 +594,8 @@ export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, 
    * Writes a stream of documents in `_bulk_docs` batches, several in flight, with bounded memory: the fast path
    * for imports. Emits one result per document, in order.
    *
-   * A batch is sent only once the source has given all of it; the source is read ahead of the results by at most
-   * `concurrency` batches. When the source fails, the documents of the batch it was filling are not sent; the
+   * A batch is sent only once the source has given all of it. The source is read as the results are pulled: at
+   * most `concurrency` batches in flight and the next one ready. When the source fails, the documents of the batch it was filling are not sent; the
    * results of the batches sent before are emitted, then the stream fails with the source's error (what was
    * written stays written). When a request fails, the results of the batches before it are emitted, the requests
    * still in flight are interrupted, and the stream fails with its error.

@@ -48,6 +48,9 @@ const chunked = (elements: ReadonlyArray<number>, sizes: ReadonlyArray<number>) 
 
 const elementsOf = (count: number) => Array.from({ length: count }, (_, i) => i)
 
+/** How many times each write yields before it answers (cycled through the writes). */
+const writeDelays = FastCheck.array(FastCheck.integer({ min: 0, max: 8 }), { maxLength: 8 })
+
 describe("writeInBatches", () => {
   it.effect.prop(
     "writes every element once, in batches of the size asked (the last shorter), at most `concurrency` at once, and emits the results in order",
@@ -56,7 +59,7 @@ describe("writeInBatches", () => {
       FastCheck.integer({ min: 1, max: 40 }),
       FastCheck.integer({ min: 1, max: 6 }),
       FastCheck.array(FastCheck.integer({ min: 1, max: 50 }), { maxLength: 6 }),
-      FastCheck.array(FastCheck.integer({ min: 0, max: 8 }), { maxLength: 8 })
+      writeDelays
     ],
     ([count, size, concurrency, chunkSizes, delays]) =>
       Effect.gen(function*() {
@@ -81,7 +84,7 @@ describe("writeInBatches", () => {
       FastCheck.integer({ min: 0, max: 200 }),
       FastCheck.integer({ min: 1, max: 30 }),
       FastCheck.integer({ min: 1, max: 5 }),
-      FastCheck.array(FastCheck.integer({ min: 0, max: 8 }), { maxLength: 8 })
+      writeDelays
     ],
     ([count, size, concurrency, delays]) =>
       Effect.gen(function*() {
@@ -123,6 +126,33 @@ describe("writeInBatches", () => {
       assert.isTrue(interrupted.every((first) => first > 20))
     }))
 
+  it.effect.prop(
+    "the source is read at most one batch ahead of the writes in flight: a consumer that stops pulling stops the reading",
+    [
+      FastCheck.integer({ min: 1, max: 20 }),
+      FastCheck.integer({ min: 1, max: 5 }),
+      FastCheck.integer({ min: 0, max: 6 }),
+      writeDelays
+    ],
+    ([size, concurrency, pulls, delays]) =>
+      Effect.scoped(Effect.gen(function*() {
+        let read = 0
+        // an endless source, one element a chunk, that counts what was taken from it
+        const source = Stream.iterate(0, (n) => n + 1).pipe(Stream.tap(() => Effect.sync(() => read++)))
+        const writes = recorder(delays)
+        const pull = yield* Stream.toPull(writeInBatches(source, { size, concurrency }, writes.write))
+        for (let taken = 0; taken < pulls; taken++) {
+          const results = yield* pull
+          assert.deepStrictEqual(Chunk.toReadonlyArray(results), writes.batches[taken]!.map((n) => n * 10))
+          // however long the consumer waits, nothing more is read
+          yield* Effect.repeatN(Effect.yieldNow(), 10)
+          // the batches taken, those in flight, and the one ready for the next free slot
+          assert.isAtMost(read, (taken + 1 + concurrency + 1) * size)
+          assert.isAtMost(writes.batches.length, taken + 1 + concurrency)
+        }
+      }))
+  )
+
   it.effect("a source that dies fails the stream with its defect", () =>
     Effect.gen(function*() {
       const writes = recorder([])
@@ -132,7 +162,7 @@ describe("writeInBatches", () => {
       assert.deepStrictEqual(writes.batches, [[0, 1], [2, 3]])
     }))
 
-  it.effect("interrupting the stream interrupts the writes in flight, and the reader waiting on a source that never ends", () =>
+  it.effect("interrupting the stream interrupts the writes in flight (its source never ends)", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()
       const interrupted: Array<number> = []
