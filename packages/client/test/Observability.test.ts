@@ -223,6 +223,33 @@ layer(TestLive, { excludeTestServices: true })("observability", (it) => {
       for (const text of texts()) assert.notInclude(text, token)
     }))
 
+  it.effect("bulkDocs is a span annotated with the answer under a tracer; under Effect's own it says nothing on the caller's span", () =>
+    Effect.gen(function*() {
+      const fake = fakeClient(() => json(201, [{ ok: true, id: "a", rev: "1-a" }], { "x-couch-request-id": "req-2" }))
+      const write = Effect.scoped(Effect.gen(function*() {
+        const couch = yield* CouchSession.make({ url: "http://couch.test", auth: CouchAuth.basic("u", Redacted.make("p")) })
+        const db = yield* couch.use("things")
+        const results = yield* db.bulkDocs([{ _id: "a" }])
+        assert.deepStrictEqual(results.map((result) => result._tag), ["Right"])
+        return yield* Effect.currentSpan
+      })).pipe(Effect.withSpan("caller"), Effect.provide(fake.layer))
+
+      // a tracer provided: the operation's span, the caller's child, holds the method, status and request id
+      const { observed, spans } = yield* recorder
+      yield* observed(write)
+      const bulk = spans.find((span) => span.name === "Database.bulkDocs")
+      assert.isDefined(bulk)
+      assert.strictEqual(Option.getOrUndefined(bulk!.parent)?.spanId, spans.find((span) => span.name === "caller")?.spanId)
+      assert.strictEqual(bulk!.attributes.get("http.request.method"), "POST")
+      assert.strictEqual(bulk!.attributes.get("http.response.status_code"), 201)
+      assert.strictEqual(bulk!.attributes.get("couchdb.request_id"), "req-2")
+
+      // Effect's own tracer: no span of its own, and the request's attributes are not put on the caller's
+      const caller = yield* write
+      assert.strictEqual(caller.name, "caller")
+      assert.deepStrictEqual([...caller.attributes.keys()], [])
+    }))
+
   it.effect("a document read is a span under the caller's, annotated with the answer, over the client or a transport", () =>
     Effect.gen(function*() {
       const answer = () => json(200, { _id: "x", _rev: "1-a" }, { "x-couch-request-id": "req-1" })

@@ -166,8 +166,11 @@ export const make = <A, D>(
   const span = spanOf(attributes)
   const streamSpan = streamSpanOf(attributes)
 
-  /** `_bulk_docs`, and whether the server answered 202 (some documents lack the write quorum). */
-  const bulkDocsRequest = (docs: ReadonlyArray<unknown>, newEdits: boolean | undefined) =>
+  /**
+   * `_bulk_docs`, and whether the server answered 202 (some documents lack the write quorum); `traced`: in the
+   * operation's span, which it annotates.
+   */
+  const bulkDocsRequest = (docs: ReadonlyArray<unknown>, newEdits: boolean | undefined, traced: boolean) =>
     Effect.flatMap(Json.body({ docs, new_edits: newEdits }, "documents"), (body) => {
       const request: Request.Request = { method: "POST", path: `${root}/_bulk_docs`, body }
       const decode = Request.decodeJson(transport, request, BulkDocsAnswer)
@@ -175,7 +178,8 @@ export const make = <A, D>(
         transport,
         request,
         [...writeErrors, CouchError.ExpectationFailedError, CouchError.PayloadTooLargeError],
-        (response) => Effect.map(decode(response), (answer) => ({ answer, accepted: response.status === 202 }))
+        (response) => Effect.map(decode(response), (answer) => ({ answer, accepted: response.status === 202 })),
+        traced ? "in the current span" : "in no span"
       )
     })
 
@@ -191,12 +195,20 @@ export const make = <A, D>(
         Either.left(new Document.WriteFailure({ id, error: entry.error ?? "unknown", reason: entry.reason }))
     })
 
+  /**
+   * Under Effect's own tracer (no tracing layer provided) it makes no span: nothing could see it, since none of the
+   * caller's code runs in it, and a bulk insert spent up to 15% more client CPU with it on CouchDB 3.5.2.
+   */
   const bulkDocs: Database.Documents<A, D>["bulkDocs"] = (docs, options = {}) =>
-    Effect.gen(function*() {
-      const encoded = yield* encodeAll(codec, docs)
-      const { accepted, answer } = yield* bulkDocsRequest(encoded, options.newEdits)
-      return toWriteResults(answer, encoded, accepted)
-    }).pipe(span("bulkDocs"))
+    Effect.withFiberRuntime((fiber) => {
+      const traced = Request.isTraced(fiber)
+      const write = Effect.gen(function*() {
+        const encoded = yield* encodeAll(codec, docs)
+        const { accepted, answer } = yield* bulkDocsRequest(encoded, options.newEdits, traced)
+        return toWriteResults(answer, encoded, accepted)
+      })
+      return traced ? span("bulkDocs")(write) : write
+    })
 
   const bulkWrite = <E, R>(
     docs: Stream.Stream<A, E, R>,

@@ -306,8 +306,10 @@ export const execute = <A, E, R, const Errors extends ReadonlyArray<CouchError.S
   transport: Transport,
   request: Request,
   errors: Errors,
-  onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> => exchange(transport, request, errors, onSuccess, undefined)
+  onSuccess: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>,
+  spanned: "in the current span" | "in no span" = "in the current span"
+): Effect.Effect<A, E | ErrorsOf<Errors> | CouchError.RequestError, R> =>
+  exchange(transport, request, errors, onSuccess, spanned === "in no span" ? null : undefined)
 
 /**
  * A read whose answer is JSON, in a span of its own (`name`, with `attributes`, and the method, status and CouchDB's
@@ -333,7 +335,7 @@ export const readInSpan = <A, E, const Errors extends ReadonlyArray<CouchError.S
       timeoutOf(transport, request, fiber) === undefined
     // through a transport nothing runs below the read's span: under Effect's own tracer, which keeps no span, it
     // could be seen by nothing, and is not made
-    const span = throughTransport && fiber.currentTracer === defaultTracer() ? undefined : startSpan(fiber, name, attributes)
+    const span = throughTransport && !isTraced(fiber) ? undefined : startSpan(fiber, name, attributes)
     const decoded = (json: unknown) => decodeSync(json) ?? decode(json)
     const read = throughTransport ?
       readDirect(transport, direct, request, errors, decoded, span) :
@@ -350,6 +352,13 @@ let effectTracer: Tracer.Tracer | undefined
 
 /** Effect's own tracer, in place when no tracing layer is provided: its spans are kept by nothing. */
 const defaultTracer = (): Tracer.Tracer => effectTracer ??= Effect.runSync(Effect.tracer)
+
+/**
+ * Whether a tracer other than Effect's own is in place: a span of an operation that runs none of its caller's code
+ * can be seen only then. Under Effect's own tracer such a span costs its making and, on a request that waits on the
+ * server, keeps its answer alive through collections of the young generation (`bulkDocs`).
+ */
+export const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => fiber.currentTracer !== defaultTracer()
 
 /** The timeout of a request: its own, the one set for the effect (`CouchSession.withTimeout`), the session's. */
 const timeoutOf = (
