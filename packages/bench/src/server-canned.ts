@@ -11,7 +11,7 @@
  * - anything else: 404 `not_found`
  *
  * The headers are those CouchDB 3 sends (`Server`, `Cache-Control`, `X-Couch-Request-ID`, `X-CouchDB-Body-Time`).
- * Authentication is not checked.
+ * Authentication is not checked. `CANNED_DELAY_MS` delays every answer by that many milliseconds.
  */
 import * as Http from "node:http"
 
@@ -44,6 +44,9 @@ const dbInfo = (name: string) =>
     instance_start_time: "0"
   })
 
+/** `CANNED_DELAY_MS`: each answer waits that long, as a real server's would (the client's event loop goes idle). */
+const answerDelay = Number(process.env.CANNED_DELAY_MS ?? 0)
+
 let requestCounter = 0
 const headers = (length: number, extra: Record<string, string> = {}) => ({
   "Server": "CouchDB/3.3.3 (Erlang OTP/24)",
@@ -60,8 +63,12 @@ const server = Http.createServer((request, response) => {
   const path = (request.url ?? "/").split("?")[0]
   const segments = path.split("/").filter((s) => s !== "")
   const send = (status: number, body: Buffer, extra?: Record<string, string>) => {
-    response.writeHead(status, headers(body.length, extra))
-    response.end(request.method === "HEAD" ? undefined : body)
+    const answer = () => {
+      response.writeHead(status, headers(body.length, extra))
+      response.end(request.method === "HEAD" ? undefined : body)
+    }
+    if (answerDelay > 0) setTimeout(answer, answerDelay)
+    else answer()
   }
   // drain any request body first
   request.resume()
