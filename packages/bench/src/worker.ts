@@ -88,7 +88,7 @@ const threadCpu = (): { readonly main: number; readonly others: number } | undef
 }
 
 /**
- * Waits until V8's helper threads are idle (their CPU still over 30 ms, at most 2 s): the sweeping that a forced
+ * Waits until V8's helper threads are idle (their CPU unchanged over 30 ms; at most 2 s): the sweeping that a forced
  * collection leaves to them, and compilations the warm-up queued, are the harness's and the warm-up's work, which a
  * short measurement (1,000 GETs on a real server) would otherwise count, more of it for a larger heap.
  */

@@ -354,7 +354,7 @@ let effectTracer: Tracer.Tracer | undefined
 const defaultTracer = (): Tracer.Tracer => effectTracer ??= Effect.runSync(Effect.tracer)
 
 /**
- * Whether a tracer other than Effect's own is in place: a span of an operation that runs none of its caller's code
+ * Whether a tracer other than Effect's own is in place: a span of an operation that runs only its own work
  * can be seen only then. Under Effect's own tracer such a span costs its making and, on a request that waits on the
  * server, keeps its answer alive through collections of the young generation (`bulkDocs`).
  */
