@@ -210,9 +210,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.source.end()
+    const source = this.source
+    source.end()
+    // Nothing of undici's is needed once the body is complete, and undici's controller holds the answer's raw
+    // header buffers: V8 may pretenure some of a request's objects (allocation-site pretenuring), and a dead
+    // object in the old generation keeps what it points to alive through every young collection until the
+    // next full one. Let go of it, and a read's young objects die young (the young objects surviving a
+    // collection fell from ~3 MB to ~0.7 MB per collection in a loop of GETs).
+    source.controller = undefined
     const pending = this.pending
-    if (pending !== undefined) this.resume(Effect.succeed(new Answer(pending.status, pending.headers, this.source)))
+    this.pending = undefined
+    if (pending !== undefined) this.resume(Effect.succeed(new Answer(pending.status, pending.headers, source)))
   }
 
   onResponseError(_: Dispatcher.DispatchController, error: Error): void {
