@@ -373,6 +373,30 @@ layer(TestLive, { excludeTestServices: true })("bulk", (it) => {
       const info = yield* eventually(db.info, (info) => info.docCount >= 200)
       assert.strictEqual(info.docCount, 200)
     }))
+
+  it.scoped("bulkWrite with a document JSON cannot hold: the batch before it lands and is reported, then InvalidArgumentError; nothing of its batch is sent", () =>
+    Effect.gen(function*() {
+      const db = yield* testDatabase()
+      // each batch is encoded when it is given its slot: the bad one fails there, after the batch before it
+      const docs = Stream.range(0, 249).pipe(
+        Stream.map((i) => ({ _id: `doc-${String(i).padStart(4, "0")}`, n: i === 150 ? BigInt(i) : i }))
+      )
+      const emitted: Array<string> = []
+      const result = yield* db.bulkWrite(docs, { batchSize: 100, concurrency: 1 }).pipe(
+        Stream.runForEach((written) => Effect.sync(() => emitted.push(Either.isRight(written) ? written.right.id : "!"))),
+        Effect.either
+      )
+      const failure = leftOf(result)
+      assert.instanceOf(failure, CouchError.InvalidArgumentError)
+      assert.strictEqual((failure as CouchError.InvalidArgumentError).argument, "documents")
+      assert.include((failure as CouchError.InvalidArgumentError).description, "$.docs[50].n is a BigInt")
+      assert.strictEqual(emitted.length, 100)
+      assert.strictEqual(emitted[99], "doc-0099")
+      const info = yield* eventually(db.info, (info) => info.docCount >= 100)
+      assert.strictEqual(info.docCount, 100)
+      const after = yield* db.allDocs({ startkey: "doc-0100" }).pipe(Stream.runCollect)
+      assert.strictEqual(Chunk.size(after), 0)
+    }))
 })
 
 layer(TestLive, { excludeTestServices: true })("_all_docs", (it) => {

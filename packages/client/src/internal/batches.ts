@@ -28,6 +28,9 @@ import { bounded } from "./chunks.js"
  *   are emitted, then the stream fails with the source's failure.
  * - When a write fails, the stream fails with its failure once the results of the batches before it are
  *   emitted; the writes still in flight are interrupted (what they wrote stays written).
+ * - `write` is called when its batch is given a slot, in the fiber that reads the source, and the batch is not
+ *   kept after it returns: what it does before it returns its effect (`bulkWrite` encodes the batch) is done
+ *   then, and the batch's elements can be let go of while its write is in flight.
  */
 export const writeInBatches = <A, E, R, B, E2>(
   source: Stream.Stream<A, E, R>,

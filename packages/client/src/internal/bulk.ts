@@ -2,6 +2,7 @@
  * The bulk operations of a database: `_bulk_docs` for a batch (`bulkDocs`) or a stream of documents in batches,
  * several in flight (`bulkWrite`), and `_bulk_get`.
  */
+import type * as HttpBody from "@effect/platform/HttpBody"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -10,7 +11,7 @@ import * as CouchError from "../CouchError.js"
 import type * as Database from "../Database.js"
 import * as Document from "../Document.js"
 import { writeInBatches } from "./batches.js"
-import { type Codec, encodeAll, idOf } from "./codec.js"
+import { type Codec, encodeAll, encodeAllNow, idOf } from "./codec.js"
 import { boolParam, readErrors, spanOf, streamSpanOf, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
 import * as JsonBytes from "./jsonBytes.js"
@@ -150,6 +151,19 @@ export const rawBulkGetResults = (bytes: Uint8Array): Array<Database.BulkGetResu
   return found ? results : "results is missing"
 }
 
+/** A batch of documents made into its `_bulk_docs` body, and their ids (for an answer that leaves one out). */
+interface EncodedBatch {
+  readonly body: HttpBody.HttpBody
+  readonly ids: ReadonlyArray<string>
+}
+
+/** The encoded batch of `encoded`, or what in it is not JSON. */
+const encodedBatch = (
+  encoded: ReadonlyArray<unknown>,
+  newEdits: boolean | undefined
+): Either.Either<EncodedBatch, CouchError.InvalidArgumentError> =>
+  Either.map(Json.bodyNow({ docs: encoded, new_edits: newEdits }, "documents"), (body) => ({ body, ids: encoded.map(idOf) }))
+
 /** The results of a `_bulk_docs` request, one per document. */
 type WriteResults = ReadonlyArray<Either.Either<Document.WriteResult, Document.WriteFailure>>
 
@@ -167,29 +181,53 @@ export const make = <A, D>(
   const streamSpan = streamSpanOf(attributes)
 
   /**
-   * `_bulk_docs`, and whether the server answered 202 (some documents lack the write quorum); `traced`: in the
-   * operation's span, which it annotates.
+   * A batch made into its `_bulk_docs` body, now when the codec encodes synchronously (else an effect that encodes
+   * it when run). What it keeps is the body and the documents' ids: not the documents, which `bulkWrite`'s batches
+   * let go of as soon as they are sent (a document kept through a request survives collections of the young
+   * generation, which then cost more).
    */
-  const bulkDocsRequest = (docs: ReadonlyArray<unknown>, newEdits: boolean | undefined, traced: boolean) =>
-    Effect.flatMap(Json.body({ docs, new_edits: newEdits }, "documents"), (body) => {
+  const encodeBatch = (
+    docs: Iterable<A>,
+    newEdits: boolean | undefined
+  ): Effect.Effect<EncodedBatch, CouchError.InvalidArgumentError> => {
+    const encoded = encodeAllNow(codec, docs)
+    if (encoded === undefined) {
+      return Effect.flatMap(encodeAll(codec, docs), (all) => encodedBatch(all, newEdits))
+    }
+    const batch = Either.flatMap(encoded, (all) => encodedBatch(all, newEdits))
+    return Either.isLeft(batch) ? Effect.fail(batch.left) : Effect.succeed(batch.right)
+  }
+
+  /**
+   * `_bulk_docs` for an encoded batch, one result per document; `traced`: in a span of its own (see `bulkDocs`).
+   * A 202 (some documents lack the write quorum) marks each written document `accepted`.
+   */
+  const writeBatch = (
+    encoded: Effect.Effect<EncodedBatch, CouchError.InvalidArgumentError>,
+    traced: boolean
+  ): Effect.Effect<WriteResults, Database.BulkWriteError> => {
+    const write = Effect.flatMap(encoded, ({ body, ids }) => {
       const request: Request.Request = { method: "POST", path: `${root}/_bulk_docs`, body }
       const decode = Request.decodeJson(transport, request, BulkDocsAnswer)
       return Request.execute(
         transport,
         request,
         [...writeErrors, CouchError.ExpectationFailedError, CouchError.PayloadTooLargeError],
-        (response) => Effect.map(decode(response), (answer) => ({ answer, accepted: response.status === 202 })),
+        (response) =>
+          Effect.map(decode(response), (answer) => toWriteResults(answer, ids, response.status === 202)),
         traced ? "in the current span" : "in no span"
       )
     })
+    return traced ? span("bulkDocs")(write) : write
+  }
 
   const toWriteResults = (
     answer: typeof BulkDocsAnswer.Type,
-    encoded: ReadonlyArray<unknown>,
+    ids: ReadonlyArray<string>,
     accepted: boolean
   ): WriteResults =>
     answer.map((entry, i) => {
-      const id = entry.id ?? idOf(encoded[i])
+      const id = entry.id ?? ids[i] ?? "(no _id)"
       return entry.error === undefined && entry.rev !== undefined ?
         Either.right(accepted ? { id, rev: entry.rev, accepted } : { id, rev: entry.rev }) :
         Either.left(new Document.WriteFailure({ id, error: entry.error ?? "unknown", reason: entry.reason }))
@@ -200,15 +238,7 @@ export const make = <A, D>(
    * documents' encoding runs in it, and a bulk insert spent up to 15% more client CPU with it on CouchDB 3.5.2.
    */
   const bulkDocs: Database.Documents<A, D>["bulkDocs"] = (docs, options = {}) =>
-    Effect.withFiberRuntime((fiber) => {
-      const traced = Request.isTraced(fiber)
-      const write = Effect.gen(function*() {
-        const encoded = yield* encodeAll(codec, docs)
-        const { accepted, answer } = yield* bulkDocsRequest(encoded, options.newEdits, traced)
-        return toWriteResults(answer, encoded, accepted)
-      })
-      return traced ? span("bulkDocs")(write) : write
-    })
+    Effect.withFiberRuntime((fiber) => writeBatch(encodeBatch(docs, options.newEdits), Request.isTraced(fiber)))
 
   const bulkWrite = <E, R>(
     docs: Stream.Stream<A, E, R>,
@@ -220,7 +250,11 @@ export const make = <A, D>(
     const wrong = !isCount(size) ? "batchSize" : !isCount(concurrency) ? "concurrency" : undefined
     return wrong !== undefined ?
       Stream.fail(new CouchError.InvalidArgumentError({ argument: wrong, description: "must be a positive integer" })) :
-      writeInBatches(docs, { size, concurrency }, (batch) => bulkDocs(batch, options))
+      // each batch encoded when it is given its slot, in the reading fiber: the write keeps its body, not its documents
+      writeInBatches(docs, { size, concurrency }, (batch) => {
+        const encoded = encodeBatch(batch, options.newEdits)
+        return Effect.withFiberRuntime((fiber) => writeBatch(encoded, Request.isTraced(fiber)))
+      })
   }
 
   /** The `_bulk_get` request for `requests`, their ids checked first. */

@@ -103,6 +103,24 @@ export const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, nev
 })
 
 /**
+ * Encodes the documents of a batch in a plain loop, now: the encoded documents, the first failure, or `undefined`
+ * when a document needs asynchronous encoding (then {@link encodeAll} is the way).
+ */
+export const encodeAllNow = <A, D>(
+  codec: Codec<A, D>,
+  docs: Iterable<A>
+): Either.Either<Array<unknown>, CouchError.InvalidArgumentError> | undefined => {
+  const out: Array<unknown> = []
+  for (const doc of docs) {
+    const encoded = codec.encodeSync(doc)
+    if (encoded === undefined) return undefined
+    if (Either.isLeft(encoded)) return Either.left(encoded.left)
+    out.push(encoded.right)
+  }
+  return Either.right(out)
+}
+
+/**
  * Encodes the documents of a batch: in a plain loop when the codec encodes synchronously, with an effect per
  * document otherwise. The first document that does not encode fails the batch.
  */
@@ -110,14 +128,10 @@ export const encodeAll = <A, D>(
   codec: Codec<A, D>,
   docs: Iterable<A>
 ): Effect.Effect<Array<unknown>, CouchError.InvalidArgumentError> => {
-  const out: Array<unknown> = []
-  for (const doc of docs) {
-    const encoded = codec.encodeSync(doc)
-    if (encoded === undefined) return Effect.forEach(docs, codec.encode)
-    if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
-    out.push(encoded.right)
-  }
-  return Effect.succeed(out)
+  const encoded = encodeAllNow(codec, docs)
+  return encoded === undefined ?
+    Effect.forEach(docs, codec.encode) :
+    Either.isLeft(encoded) ? Effect.fail(encoded.left) : Effect.succeed(encoded.right)
 }
 
 /**

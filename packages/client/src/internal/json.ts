@@ -4,6 +4,7 @@
  */
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { InvalidArgumentError } from "../CouchError.js"
 
 /** How deep the fast check goes before it leaves the value to the full one (which tells a cycle from depth). */
@@ -102,10 +103,19 @@ export const body = (
   value: unknown,
   argument = "document"
 ): Effect.Effect<HttpBody.HttpBody, InvalidArgumentError> => {
+  const made = bodyNow(value, argument)
+  return Either.isRight(made) ? Effect.succeed(made.right) : Effect.fail(made.left)
+}
+
+/** {@link body} made now, without an effect: for a body made before the effect that sends it runs. */
+export const bodyNow = (
+  value: unknown,
+  argument = "document"
+): Either.Either<HttpBody.HttpBody, InvalidArgumentError> => {
   const problem = jsonProblem(value)
   return problem === undefined ?
-    Effect.succeed(HttpBody.unsafeJson(value)) :
-    Effect.fail(new InvalidArgumentError({ argument, description: problem }))
+    Either.right(HttpBody.unsafeJson(value)) :
+    Either.left(new InvalidArgumentError({ argument, description: problem }))
 }
 
 /** A JSON request body for a value built by the library itself (known to be JSON). */
