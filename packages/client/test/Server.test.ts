@@ -88,9 +88,11 @@ layer(TestLive, { excludeTestServices: true })("server operations", (it) => {
       assert.deepStrictEqual(session.userCtx.roles, ["reader"])
       yield* couch.updateUser(name, { password: "second-password", roles: ["writer"] })
       yield* settle
-      assert.deepStrictEqual((yield* asUser("second-password")).userCtx.roles, ["writer"])
+      // the old password refused first: until then the cache may still hold the old one, and refuse the new
+      // (a CouchDB 3.5.2 did once, over @effect-couch/node's transport); after it, the new one is read from _users
       const old = yield* refused("first-password")
       assert.instanceOf(Either.isRight(old) ? old.right : undefined, CouchError.UnauthorizedError)
+      assert.deepStrictEqual((yield* asUser("second-password")).userCtx.roles, ["writer"])
       yield* couch.deleteUser(name)
       yield* settle
       const gone = yield* refused("second-password")
