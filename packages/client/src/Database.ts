@@ -595,10 +595,12 @@ export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, 
    * for imports. Emits one result per document, in order.
    *
    * A batch is sent only once the source has given all of it. The source is read as the results are pulled: at
-   * most `concurrency` batches in flight and the next one ready. When the source fails, the documents of the batch it was filling are not sent; the
-   * results of the batches sent before are emitted, then the stream fails with the source's error (what was
-   * written stays written). When a request fails, the results of the batches before it are emitted, the requests
-   * still in flight are interrupted, and the stream fails with its error.
+   * most `concurrency` batches in flight and the next one ready. A batch is encoded when it is given its slot, and
+   * its request keeps the body, not the documents. When the source fails, the documents of the batch it was
+   * filling are not sent; the results of the batches sent before are emitted, then the stream fails with the
+   * source's error (what was written stays written). When a request fails, or a document of a batch cannot be
+   * encoded, the results of the batches before it are emitted, the requests still in flight are interrupted, and
+   * the stream fails with its error.
    */
   readonly bulkWrite: <E, R>(
     docs: Stream.Stream<A, E, R>,
