@@ -183,7 +183,7 @@ export const make = <A, D>(
   /**
    * A batch made into its `_bulk_docs` body, now when the codec encodes synchronously (else an effect that encodes
    * it when run). What it keeps is the body and the documents' ids: not the documents, which `bulkWrite`'s batches
-   * let go of as soon as they are sent (a document kept through a request survives collections of the young
+   * let go of once they are encoded (a document kept through a request survives collections of the young
    * generation, which then cost more).
    */
   const encodeBatch = (
