@@ -11,7 +11,7 @@ import * as CouchError from "../CouchError.js"
 import type * as Database from "../Database.js"
 import * as Document from "../Document.js"
 import { writeInBatches } from "./batches.js"
-import { type Codec, encodeAll, encodeAllNow, idOf } from "./codec.js"
+import { type Codec, encodeAllNow, idOf } from "./codec.js"
 import { boolParam, readErrors, spanOf, streamSpanOf, writeErrors } from "./endpoint.js"
 import * as Json from "./json.js"
 import * as JsonBytes from "./jsonBytes.js"
@@ -192,7 +192,8 @@ export const make = <A, D>(
   ): Effect.Effect<EncodedBatch, CouchError.InvalidArgumentError> => {
     const encoded = encodeAllNow(codec, docs)
     if (encoded === undefined) {
-      return Effect.flatMap(encodeAll(codec, docs), (all) => encodedBatch(all, newEdits))
+      // a document needs asynchronous encoding: an effect per document, when the write runs
+      return Effect.flatMap(Effect.forEach(docs, codec.encode), (all) => encodedBatch(all, newEdits))
     }
     const batch = Either.flatMap(encoded, (all) => encodedBatch(all, newEdits))
     return Either.isLeft(batch) ? Effect.fail(batch.left) : Effect.succeed(batch.right)

@@ -104,7 +104,7 @@ export const either = <A, D>(codec: Codec<A, D>): Codec<Either.Either<A, D>, nev
 
 /**
  * Encodes the documents of a batch in a plain loop, now: the encoded documents, the first failure, or `undefined`
- * when a document needs asynchronous encoding (then {@link encodeAll} is the way).
+ * when a document needs asynchronous encoding (then it is `codec.encode`, an effect per document).
  */
 export const encodeAllNow = <A, D>(
   codec: Codec<A, D>,
@@ -118,20 +118,6 @@ export const encodeAllNow = <A, D>(
     out.push(encoded.right)
   }
   return Either.right(out)
-}
-
-/**
- * Encodes the documents of a batch: in a plain loop when the codec encodes synchronously, with an effect per
- * document otherwise. The first document that does not encode fails the batch.
- */
-export const encodeAll = <A, D>(
-  codec: Codec<A, D>,
-  docs: Iterable<A>
-): Effect.Effect<Array<unknown>, CouchError.InvalidArgumentError> => {
-  const encoded = encodeAllNow(codec, docs)
-  return encoded === undefined ?
-    Effect.forEach(docs, codec.encode) :
-    Either.isLeft(encoded) ? Effect.fail(encoded.left) : Effect.succeed(encoded.right)
 }
 
 /**
