@@ -594,9 +594,10 @@ export interface Documents<A, D> extends Queries<A, D>, Search.SearchIndexes<A, 
    * Writes a stream of documents in `_bulk_docs` batches, several in flight, with bounded memory: the fast path
    * for imports. Emits one result per document, in order.
    *
-   * A batch is sent only once the source has given all of it. The source is read as the results are pulled: at
-   * most `concurrency` batches in flight and the next one ready. A batch is encoded when it is given its slot, and
-   * its request keeps the body, not the documents. When the source fails, the documents of the batch it was
+   * A batch is sent only once the source has given all of it. The source is read a chunk at a time as the results are
+   * pulled: at most `concurrency` batches in flight, and the batches of the last chunk read waiting for a slot. A
+   * batch is encoded as soon as it is full, and keeps its body, not its documents, while it waits and while its
+   * request is in flight. When the source fails, the documents of the batch it was
    * filling are not sent; the results of the batches sent before are emitted, then the stream fails with the
    * source's error (what was written stays written). When a request fails, or a document of a batch cannot be
    * encoded, the results of the batches before it are emitted, the requests still in flight are interrupted, and

@@ -127,28 +127,41 @@ describe("writeInBatches", () => {
     }))
 
   it.effect.prop(
-    "the source is read at most one batch ahead of the writes in flight: a consumer that stops pulling stops the reading",
+    "the source is read a chunk at a time, each full batch given to `write` at once; a consumer that stops pulling stops the reading",
     [
       FastCheck.integer({ min: 1, max: 20 }),
       FastCheck.integer({ min: 1, max: 5 }),
+      FastCheck.integer({ min: 1, max: 50 }),
       FastCheck.integer({ min: 0, max: 6 }),
       writeDelays
     ],
-    ([size, concurrency, pulls, delays]) =>
+    ([size, concurrency, chunkSize, pulls, delays]) =>
       Effect.scoped(Effect.gen(function*() {
         let read = 0
-        // an endless source, one element a chunk, that counts what was taken from it
-        const source = Stream.iterate(0, (n) => n + 1).pipe(Stream.tap(() => Effect.sync(() => read++)))
+        // an endless source, in chunks of `chunkSize`, that counts what was taken from it
+        const source = Stream.repeatEffectChunk(Effect.sync(() => {
+          const chunk = Chunk.makeBy(chunkSize, (i) => read + i)
+          read += chunkSize
+          return chunk
+        }))
         const writes = recorder(delays)
-        const pull = yield* Stream.toPull(writeInBatches(source, { size, concurrency }, writes.write))
+        // the batches given to `write`: its effect runs later, when the batch gets a slot
+        let given = 0
+        const write = (batch: Array<number>) => {
+          given += 1
+          return writes.write(batch)
+        }
+        const pull = yield* Stream.toPull(writeInBatches(source, { size, concurrency }, write))
         for (let taken = 0; taken < pulls; taken++) {
           const results = yield* pull
           assert.deepStrictEqual(Chunk.toReadonlyArray(results), writes.batches[taken]!.map((n) => n * 10))
           // however long the consumer waits, nothing more is read
           yield* Effect.repeatN(Effect.yieldNow(), 10)
-          // the batches taken, those in flight, and the one ready for the next free slot
-          assert.isAtMost(read, (taken + 1 + concurrency + 1) * size)
+          // the batches taken and those in flight, then the last chunk read and what was left of the one before
+          assert.isAtMost(read, (taken + 1 + concurrency) * size + (size - 1) + chunkSize)
           assert.isAtMost(writes.batches.length, taken + 1 + concurrency)
+          // every full batch read was given to `write`: only the one being filled was not
+          assert.isBelow(read - given * size, size)
         }
       }))
   )

@@ -251,7 +251,7 @@ export const make = <A, D>(
     const wrong = !isCount(size) ? "batchSize" : !isCount(concurrency) ? "concurrency" : undefined
     return wrong !== undefined ?
       Stream.fail(new CouchError.InvalidArgumentError({ argument: wrong, description: "must be a positive integer" })) :
-      // each batch encoded when it is given its slot, in the reading fiber: the write keeps its body, not its documents
+      // each batch encoded as soon as it is full, in the reading fiber: it keeps its body, not its documents
       writeInBatches(docs, { size, concurrency }, (batch) => {
         const encoded = encodeBatch(batch, options.newEdits)
         return Effect.withFiberRuntime((fiber) => writeBatch(encoded, Request.isTraced(fiber)))
